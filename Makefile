@@ -1,0 +1,112 @@
+# ad-join: automatic Active Directory join for EC2 across accounts and Regions.
+# `make help` lists the targets. Every target installs what it needs itself.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CHECKOV_VENV := .venv-checkov
+BUILD := build
+ZIP := $(BUILD)/adjoin-lambda.zip
+
+# The project's own Terraform CLI configuration, used when the provider mirror is on disk.
+# It never touches ~/.terraformrc.
+TF_MIRROR := /opt/tf-plugins/registry.terraform.io
+ifneq ($(wildcard $(TF_MIRROR)),)
+export TF_CLI_CONFIG_FILE := $(CURDIR)/tools/terraform.rc
+endif
+export TF_IN_AUTOMATION := 1
+export CHECKPOINT_DISABLE := 1
+
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements/dev.txt requirements/lambda.txt requirements/constraints-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements/dev.txt
+	@touch $@
+
+.PHONY: install
+install: $(VENV)/.installed ## Create .venv with the pinned development requirements
+
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q -r requirements/checkov.txt
+	@touch $@
+
+.PHONY: install-checkov
+install-checkov: $(CHECKOV_VENV)/.installed ## Create .venv-checkov (checkov's pins clash with pytest)
+
+.PHONY: deps-ad
+deps-ad: ## Install the Debian packages of the Samba AD harness (root; no-op when present)
+	@missing=$$(for p in $$(grep -v '^#' tools/apt-packages.txt); do \
+	  [ "$$(dpkg-query -W -f='$${db:Status-Abbrev}' "$$p" 2>/dev/null)" = "ii " ] || echo "$$p"; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	else echo "AD harness packages present"; fi
+
+.PHONY: fmt
+fmt: install ## Fix formatting (ruff, terraform fmt)
+	$(VENV)/bin/ruff format lambda tests scripts
+	$(VENV)/bin/ruff check --fix lambda tests scripts
+	terraform fmt -recursive modules envs tests
+
+.PHONY: lint
+lint: install ## ruff, mypy, shellcheck, terraform fmt -check
+	$(VENV)/bin/ruff check lambda tests scripts
+	$(VENV)/bin/ruff format --check lambda tests scripts
+	$(VENV)/bin/mypy
+	find scripts tests .ci -name '*.sh' -print0 | xargs -0 -r $(VENV)/bin/shellcheck
+	$(VENV)/bin/shellcheck .ci/run
+	terraform fmt -check -recursive modules envs tests
+
+.PHONY: package
+package: install ## Build the reproducible Lambda zip (build/adjoin-lambda.zip)
+	$(PY) scripts/package_lambda.py --output $(ZIP)
+
+.PHONY: checkov
+checkov: install-checkov ## Security scan of modules/ and envs/ (0 failed checks expected)
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework terraform \
+	  --config-file tools/checkov.yaml -d modules -d envs
+
+.PHONY: test-unit
+test-unit: install ## Unit tests (no terraform, no root)
+	$(PY) -m pytest tests/unit tests/scripts $(PYTEST_ARGS)
+
+.PHONY: test-tf
+test-tf: install package ## Terraform plan tests through tftest
+	$(PY) -m pytest tests/terraform $(PYTEST_ARGS)
+
+.PHONY: test-ad
+test-ad: install deps-ad ## Real AD: Samba DC + Linux join in network namespaces (root)
+	$(PY) -m pytest tests/ad $(PYTEST_ARGS)
+
+.PHONY: test-e2e
+test-e2e: install package ## The whole system applied to the local AWS emulator
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+.PHONY: test
+test: lint checkov package deps-ad ## Everything CI runs: lint, checkov, then every test
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+.PHONY: bench
+bench: install ## Burst of 200 running events through the handler; prints calls and ms per instance
+	$(PY) -m tests.bench.burst
+
+.PHONY: demo
+demo: install package deps-ad ## The whole system on a local AWS emulator (KEEP=1 leaves it up)
+	$(PY) -m tests.e2e.demo
+
+.PHONY: clean
+clean: ## Remove build outputs and caches (keeps the virtualenvs)
+	rm -rf $(BUILD) .pytest_cache .mypy_cache .ruff_cache
+	find . -name .terraform -type d -prune -exec rm -rf {} +

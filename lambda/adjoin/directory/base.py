@@ -1,0 +1,33 @@
+"""The directory port: what the engine needs from Active Directory, whatever the adapter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ComputerAccount:
+    """A computer account to pre-create with a one-time password."""
+
+    name: str  # computer name, at most 15 characters, without the trailing "$"
+    domain: str  # DNS name of the domain
+    ou: str | None  # distinguished name of the OU; None means the default Computers container
+    one_time_password: str = field(repr=False)  # never shown by repr()
+
+
+class DirectoryPort(Protocol):
+    """Pre-creation and removal of computer accounts."""
+
+    def create_computer(self, account: ComputerAccount) -> None:
+        """Create the computer object, or reset its password to the one-time password if it
+        already exists (so a retry is idempotent).
+
+        Raises DirectoryUnavailable (transient) or DirectoryError (permanent).
+        """
+
+    def delete_computer(self, name: str, domain: str, ou: str | None) -> bool:
+        """Delete the computer object and its children (tree delete).
+
+        Returns True when it was deleted, False when it was already absent.
+        """
