@@ -1,0 +1,583 @@
+"""A throw-away Samba AD domain controller and a domain client, each in its own namespaces.
+
+Two sets of Linux namespaces (mount, UTS, network, PID), made with `unshare`, joined by a veth
+pair: the DC gets 10.213.0.1/24 and the client 10.213.0.2/24, and no other network. Each has its
+own hostname and private copies of /etc and /var (overlayfs whose upper layers live in a temporary
+folder) and a private tmpfs on /run, so nothing the DC, the join script, sssd or realmd writes ever
+reaches the host's own /etc or /var. Killing the PID-namespace init of each side ends every process
+started inside it, which is how `stop()` and the stale-run cleanup tear down.
+
+Usage (root only)::
+
+    from tests.ad.harness import SambaDomain
+
+    with SambaDomain() as ad:
+        ad.run_in_client(["bash", "scripts/linux/join.sh"], env={...})
+        ad.run_in_dc(["samba-tool", "computer", "list"])
+
+`python -m tests.ad.harness` starts a domain, prints its facts as JSON and waits for Ctrl-C.
+See docs/real-ad.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+STATE_ROOT = Path(tempfile.gettempdir()) / "adjoin-ad-harness"
+NS_MARKER = "adjoin-ad-harness-holder"
+# Executed as PID 1 of each namespace set: private /etc, /var, /run, own hostname, lo up.
+HOLDER_SCRIPT = r"""
+set -euo pipefail
+state=$1 host=$2
+for d in etc var; do
+  mkdir -p "$state/$d-up" "$state/$d-work"
+  mount -t overlay overlay -o "lowerdir=/$d,upperdir=$state/$d-up,workdir=$state/$d-work" "/$d"
+done
+mount -t tmpfs -o mode=0755 tmpfs /run
+mkdir -p /run/dbus /run/samba /run/lock /run/sshd
+hostname "$host"
+echo "$host" > /etc/hostname
+ip link set lo up
+touch "$state/ready"
+# PID 1 of the namespace: reap orphans until killed from outside.
+trap '' TERM INT
+while :; do sleep 3600 & wait $! || true; done
+"""
+
+
+class HarnessError(RuntimeError):
+    """The harness could not start or drive the namespaces."""
+
+
+def _strong_password(prefix: str) -> str:
+    # Samba's default policy: 7+ characters from 3 of 4 classes.
+    return f"{prefix}-{secrets.token_urlsafe(12)}-9aZ"
+
+
+@dataclass
+class Namespace:
+    """One set of namespaces: the `unshare` process on the host and its PID-1 child."""
+
+    name: str
+    hostname: str
+    state_dir: Path
+    unshare: subprocess.Popen[bytes] | None = None
+    init_pid: int = 0
+
+    def start(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.unshare = subprocess.Popen(
+            [
+                "unshare",
+                "--mount",
+                "--uts",
+                "--net",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "--propagation",
+                "private",
+                "bash",
+                "-c",
+                HOLDER_SCRIPT,
+                NS_MARKER,
+                str(self.state_dir),
+                self.hostname,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=(self.state_dir / "unshare.log").open("ab"),
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 15
+        while not (self.state_dir / "ready").exists():
+            if self.unshare.poll() is not None or time.monotonic() > deadline:
+                raise HarnessError(f"namespace {self.name} did not start")
+            time.sleep(0.05)
+        children = Path(f"/proc/{self.unshare.pid}/task/{self.unshare.pid}/children")
+        self.init_pid = int(children.read_text().split()[0])
+        (self.state_dir / "init.pid").write_text(str(self.init_pid))
+
+    def nsenter(self, cmd: Sequence[str]) -> list[str]:
+        return ["nsenter", "-t", str(self.init_pid), "-m", "-u", "-n", "-p", "--", *cmd]
+
+    def run(
+        self,
+        cmd: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float = 120,
+        cwd: str | Path | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        full_env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+        full_env["LANG"] = "C.UTF-8"
+        full_env.update(env or {})
+        proc = subprocess.run(
+            self.nsenter(cmd),
+            env=full_env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            cwd=cwd,
+        )
+        if check and proc.returncode != 0:
+            raise HarnessError(
+                f"[{self.name}] {' '.join(cmd)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+            )
+        return proc
+
+    def popen(self, cmd: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            return subprocess.Popen(
+                self.nsenter(cmd), stdin=subprocess.DEVNULL, stdout=out, stderr=out
+            )
+
+    def pids(self) -> list[int]:
+        """Host PIDs of every process inside this namespace set (for measurements)."""
+        if not self.init_pid:
+            return []
+        try:
+            target = os.readlink(f"/proc/{self.init_pid}/ns/pid")
+        except OSError:
+            return []
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{entry}/ns/pid") == target:
+                        found.append(int(entry))
+        return found
+
+    def stop(self) -> None:
+        if self.init_pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.init_pid, signal.SIGKILL)
+        if self.unshare is not None:
+            try:
+                self.unshare.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.unshare.kill()
+                self.unshare.wait(timeout=5)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def cleanup_stale_runs(root: Path = STATE_ROOT) -> list[str]:
+    """Kill the namespaces of earlier runs whose owner process is gone; remove their folders."""
+    removed: list[str] = []
+    if not root.is_dir():
+        return removed
+    for run_dir in root.iterdir():
+        owner_file = run_dir / "owner.pid"
+        try:
+            owner = int(owner_file.read_text())
+        except (OSError, ValueError):
+            owner = 0
+        if owner and owner != os.getpid() and _pid_alive(owner):
+            continue  # another live harness (e.g. the demo) owns it
+        for init_file in run_dir.glob("*/init.pid"):
+            with contextlib.suppress(OSError, ValueError):
+                pid = int(init_file.read_text())
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                if NS_MARKER.encode() in cmdline:
+                    os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        removed.append(run_dir.name)
+    return removed
+
+
+@dataclass
+class SambaDomain:
+    """A Samba AD DC in one namespace set and a client in another. Use as a context manager."""
+
+    realm: str = "AD.EXAMPLE.TEST"
+    netbios_domain: str = "ADEXAMPLE"
+    dc_hostname: str = "dc1"
+    client_hostname: str = "client0"
+    dc_ip: str = "10.213.0.1"
+    client_ip: str = "10.213.0.2"
+    prefix_len: int = 24
+    computers_ou_name: str = "EC2 Computers"
+    other_ou_name: str = "Servers"
+    group_name: str = "EC2 Linux Users"
+    join_user: str = "svc-adjoin"
+    member_user: str = "alice"
+    non_member_user: str = "bob"
+    admin_password: str = field(default_factory=lambda: _strong_password("Adm"), repr=False)
+    join_password: str = field(default_factory=lambda: _strong_password("Join"), repr=False)
+    user_password: str = field(default_factory=lambda: _strong_password("User"), repr=False)
+    run_dir: Path = field(init=False)
+    dc: Namespace = field(init=False)
+    client: Namespace = field(init=False)
+    timings: dict[str, float] = field(default_factory=dict)
+    _samba: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    # ---- facts --------------------------------------------------------------------------
+    @property
+    def domain(self) -> str:
+        """DNS name of the domain (lower case)."""
+        return self.realm.lower()
+
+    @property
+    def base_dn(self) -> str:
+        return ",".join(f"DC={part}" for part in self.domain.split("."))
+
+    @property
+    def computers_ou(self) -> str:
+        return f"OU={self.computers_ou_name},{self.base_dn}"
+
+    @property
+    def other_ou(self) -> str:
+        return f"OU={self.other_ou_name},{self.base_dn}"
+
+    @property
+    def dc_fqdn(self) -> str:
+        return f"{self.dc_hostname}.{self.domain}"
+
+    @property
+    def samba_dir(self) -> Path:
+        return self.run_dir / "samba"
+
+    @property
+    def ca_cert_pem(self) -> str:
+        return (self.samba_dir / "tls" / "ca.pem").read_text()
+
+    @property
+    def join_principal(self) -> str:
+        return f"{self.join_user}@{self.domain}"
+
+    def facts(self) -> dict[str, str]:
+        """Everything a caller needs to use the domain (includes the test passwords)."""
+        return {
+            "dc_ip": self.dc_ip,
+            "dc_fqdn": self.dc_fqdn,
+            "client_ip": self.client_ip,
+            "realm": self.realm,
+            "domain": self.domain,
+            "netbios_domain": self.netbios_domain,
+            "base_dn": self.base_dn,
+            "computers_ou": self.computers_ou,
+            "group_name": self.group_name,
+            "join_user": self.join_principal,
+            "join_password": self.join_password,
+            "admin_user": f"Administrator@{self.domain}",
+            "admin_password": self.admin_password,
+            "member_user": self.member_user,
+            "non_member_user": self.non_member_user,
+            "user_password": self.user_password,
+            "ca_cert_path": str(self.samba_dir / "tls" / "ca.pem"),
+            "run_dir": str(self.run_dir),
+        }
+
+    # ---- helpers ------------------------------------------------------------------------
+    def run_in_dc(self, cmd: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        return self.dc.run(cmd, **kwargs)  # type: ignore[arg-type]
+
+    def run_in_client(
+        self, cmd: Sequence[str], **kwargs: object
+    ) -> subprocess.CompletedProcess[str]:
+        return self.client.run(cmd, **kwargs)  # type: ignore[arg-type]
+
+    def samba_tool(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.dc.run(
+            ["samba-tool", *args, "-s", str(self.samba_dir / "etc" / "smb.conf")], check=check
+        )
+
+    def ldb(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """ldbsearch & co. directly on the DC's sam.ldb (no network, no credentials)."""
+        tool, *rest = args
+        return self.dc.run(
+            [tool, "-H", str(self.samba_dir / "private" / "sam.ldb"), *rest], check=check
+        )
+
+    def computer_exists(self, name: str) -> bool:
+        out = self.ldb(
+            "ldbsearch", f"(sAMAccountName={name}$)", "dn", "--scope=sub", "-b", self.base_dn
+        ).stdout
+        return "dn: " in out
+
+    def computer_dn(self, name: str) -> str | None:
+        out = self.ldb("ldbsearch", f"(sAMAccountName={name}$)", "dn", "-b", self.base_dn).stdout
+        for line in out.splitlines():
+            if line.startswith("dn: "):
+                return line[4:]
+        return None
+
+    def process_pids(self) -> list[int]:
+        return self.dc.pids() + self.client.pids()
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    def __enter__(self) -> SambaDomain:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        if os.geteuid() != 0:
+            raise HarnessError("the Samba AD harness needs root (network and mount namespaces)")
+        for tool in ("unshare", "nsenter", "ip", "samba", "samba-tool", "openssl", "ldbsearch"):
+            if shutil.which(tool) is None:
+                raise HarnessError(f"{tool} is missing: run `make deps-ad`")
+        cleanup_stale_runs()
+        STATE_ROOT.mkdir(parents=True, exist_ok=True)
+        self.run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=STATE_ROOT))
+        (self.run_dir / "owner.pid").write_text(str(os.getpid()))
+        self.dc = Namespace("dc", self.dc_hostname, self.run_dir / "ns-dc")
+        self.client = Namespace("client", self.client_hostname, self.run_dir / "ns-client")
+        try:
+            t0 = time.monotonic()
+            self.dc.start()
+            self.client.start()
+            self._link()
+            self.timings["namespaces"] = time.monotonic() - t0
+            t0 = time.monotonic()
+            self._provision()
+            self.timings["provision"] = time.monotonic() - t0
+            t0 = time.monotonic()
+            self._start_samba()
+            self.timings["start_samba"] = time.monotonic() - t0
+            t0 = time.monotonic()
+            self._populate()
+            self.timings["populate"] = time.monotonic() - t0
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for ns in (getattr(self, "client", None), getattr(self, "dc", None)):
+            if ns is not None:
+                ns.stop()
+        if self._samba is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._samba.wait(timeout=10)
+        if getattr(self, "run_dir", None) is not None and not os.environ.get("ADJOIN_AD_KEEP"):
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def _link(self) -> None:
+        suffix = secrets.token_hex(3)
+        dc_if, client_if = f"adjd{suffix}", f"adjc{suffix}"
+        subprocess.run(
+            ["ip", "link", "add", dc_if, "type", "veth", "peer", "name", client_if], check=True
+        )
+        try:
+            subprocess.run(["ip", "link", "set", dc_if, "netns", str(self.dc.init_pid)], check=True)
+            subprocess.run(
+                ["ip", "link", "set", client_if, "netns", str(self.client.init_pid)], check=True
+            )
+        except subprocess.CalledProcessError:
+            subprocess.run(["ip", "link", "del", dc_if], check=False)
+            raise
+        for ns, ifname, ip in (
+            (self.dc, dc_if, self.dc_ip),
+            (self.client, client_if, self.client_ip),
+        ):
+            ns.run(["ip", "addr", "add", f"{ip}/{self.prefix_len}", "dev", ifname])
+            ns.run(["ip", "link", "set", ifname, "up"])
+        hosts = f"127.0.0.1 localhost\n{self.dc_ip} {self.dc_fqdn} {self.dc_hostname}\n"
+        self.dc.run(["sh", "-c", 'printf "%s" "$1" > /etc/hosts', "sh", hosts])
+        self.dc.run(["sh", "-c", f"echo 'nameserver {self.dc_ip}' > /etc/resolv.conf"])
+        # The client starts like a fresh VPC instance: only localhost known, no AD DNS yet; the
+        # join script sets the DNS servers from SSM_dnsIP1/2.
+        self.client.run(["sh", "-c", "echo '127.0.0.1 localhost' > /etc/hosts"])
+        self.client.run(["sh", "-c", "echo 'nameserver 127.0.0.1' > /etc/resolv.conf"])
+
+    def _make_tls(self) -> None:
+        """A CA and a DC certificate with DNS and IP SANs (Samba's own has neither)."""
+        tls = self.samba_dir / "tls"
+        tls.mkdir(parents=True)
+        (tls / "san.cnf").write_text(
+            "[ext]\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
+            "extendedKeyUsage=serverAuth\n"
+            f"subjectAltName=DNS:{self.dc_fqdn},DNS:{self.domain},IP:{self.dc_ip}\n"
+        )
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+        steps = [
+            [
+                "req",
+                "-x509",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=adjoin-test-CA",
+            ],
+            ["req", *ec, "-keyout", "key.pem", "-out", "dc.csr", "-subj", f"/CN={self.dc_fqdn}"],
+            [
+                "x509",
+                "-req",
+                "-in",
+                "dc.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "cert.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "san.cnf",
+                "-extensions",
+                "ext",
+            ],
+        ]
+        steps[0][2:2] = ec
+        for step in steps:
+            subprocess.run(["openssl", *step], check=True, capture_output=True, cwd=tls)
+        (tls / "key.pem").chmod(0o600)
+
+    def _provision(self) -> None:
+        self._make_tls()
+        tls = self.samba_dir / "tls"
+        self.dc.run(
+            [
+                "samba-tool",
+                "domain",
+                "provision",
+                f"--realm={self.realm}",
+                f"--domain={self.netbios_domain}",
+                "--server-role=dc",
+                "--use-rfc2307",
+                "--dns-backend=SAMBA_INTERNAL",
+                f"--adminpass={self.admin_password}",
+                f"--host-ip={self.dc_ip}",
+                f"--host-name={self.dc_hostname}",
+                f"--targetdir={self.samba_dir}",
+                f"--option=interfaces=lo {self.dc_ip}/{self.prefix_len}",
+                "--option=bind interfaces only=yes",
+                "--option=dns forwarder=",
+                f"--option=tls keyfile={tls / 'key.pem'}",
+                f"--option=tls certfile={tls / 'cert.pem'}",
+                f"--option=tls cafile={tls / 'ca.pem'}",
+                "--option=log level=1",
+            ],
+            timeout=300,
+        )
+        # The DC's own Kerberos client configuration (inside its private /etc).
+        self.dc.run(["cp", str(self.samba_dir / "private" / "krb5.conf"), "/etc/krb5.conf"])
+
+    def _start_samba(self) -> None:
+        smb_conf = self.samba_dir / "etc" / "smb.conf"
+        self._samba = self.dc.popen(
+            ["samba", "-i", "-M", "single", "--debug-stdout", "-s", str(smb_conf)],
+            self.run_dir / "samba.log",
+        )
+        deadline = time.monotonic() + 60
+        probe = (
+            "import socket,sys\n"
+            "for p in (389, 636, 88, 53):\n"
+            "    socket.create_connection((sys.argv[1], p), 1).close()\n"
+        )
+        while True:
+            if self._samba.poll() is not None:
+                raise HarnessError(f"samba exited; see {self.run_dir / 'samba.log'}")
+            ok = self.client.run([sys.executable, "-c", probe, self.dc_ip], check=False, timeout=10)
+            if ok.returncode == 0:
+                break
+            if time.monotonic() > deadline:
+                raise HarnessError("samba did not open LDAP/LDAPS/Kerberos/DNS in 60 s")
+            time.sleep(0.3)
+
+    def _populate(self) -> None:
+        st = self.samba_tool
+        st("ou", "create", self.computers_ou)
+        st("ou", "create", self.other_ou)
+        for user in (self.join_user, self.member_user, self.non_member_user):
+            password = self.join_password if user == self.join_user else self.user_password
+            self.dc.run(
+                [
+                    "samba-tool",
+                    "user",
+                    "create",
+                    user,
+                    "--random-password",
+                    "-s",
+                    str(self.samba_dir / "etc" / "smb.conf"),
+                ]
+            )
+            self.dc.run(
+                [
+                    "samba-tool",
+                    "user",
+                    "setpassword",
+                    user,
+                    "--newpassword",
+                    password,
+                    "-s",
+                    str(self.samba_dir / "etc" / "smb.conf"),
+                ]
+            )
+        st("group", "add", self.group_name)
+        st("group", "addmembers", self.group_name, self.member_user)
+        sid = self._user_sid(self.join_user)
+        computer = "bf967a86-0de6-11d0-a285-00aa003049e2"  # schemaIDGUID of class computer
+        reset_password = "00299570-246d-11d0-a768-00aa006e0529"  # User-Force-Change-Password
+        # Least privilege, only on the computers OU: create and delete computer objects; on the
+        # computer objects below it: read/write properties, reset the password, delete the
+        # object and its subtree (tree delete), list children.
+        aces = [
+            f"(OA;CI;CCDC;{computer};;{sid})",
+            f"(OA;CIIO;RPWPLCSDDT;;{computer};{sid})",
+            f"(OA;CIIO;CR;{reset_password};{computer};{sid})",
+        ]
+        for ace in aces:
+            st("dsacl", "set", f"--objectdn={self.computers_ou}", f"--sddl={ace}")
+
+    def _user_sid(self, user: str) -> str:
+        out = self.ldb("ldbsearch", f"(sAMAccountName={user})", "objectSid").stdout
+        for line in out.splitlines():
+            if line.startswith("objectSid: "):
+                return line.split(": ", 1)[1].strip()
+        raise HarnessError(f"no SID for {user}")
+
+
+def main() -> None:  # pragma: no cover - interactive helper
+    with SambaDomain() as ad:
+        print(json.dumps({**ad.facts(), "timings": ad.timings}, indent=2), flush=True)
+        print("domain up; Ctrl-C to stop", file=sys.stderr, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()
+
+__all__ = ["HarnessError", "Namespace", "SambaDomain", "cleanup_stale_runs"]
