@@ -1,0 +1,406 @@
+"""Small adapters over boto3 clients (each takes its client in the constructor) and the
+classification of AWS errors into transient and permanent ones."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ReadTimeoutError
+
+from adjoin.decisions import InstanceInfo, platform_of
+from adjoin.errors import AdJoinError, PermanentError, TransientError
+
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TransactionConflictException",
+        "InternalServerError",
+        "InternalError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "ServiceException",
+        "LimitExceededException",
+    }
+)
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def classify(exc: BaseException, what: str) -> AdJoinError:
+    """Map an exception from boto3 to a TransientError or PermanentError (message names the
+    operation and error code only: request parameters never end up in it)."""
+    if isinstance(exc, AdJoinError):
+        return exc
+    code = error_code(exc)
+    if isinstance(exc, ClientError):
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if code in THROTTLING_CODES or status >= 500:
+            return TransientError(f"{what}: {code or status}", reason="throttled")
+        return PermanentError(f"{what}: {code}", reason="aws_error")
+    if isinstance(exc, ConnectionError | ReadTimeoutError | BotoCoreError):
+        return TransientError(f"{what}: {type(exc).__name__}", reason="aws_unreachable")
+    return PermanentError(f"{what}: {type(exc).__name__}", reason="internal_error")
+
+
+def chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Ec2Adapter:
+    """DescribeInstances and CreateTags in one account and Region."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    @staticmethod
+    def _info(raw: dict[str, Any]) -> InstanceInfo:
+        tags = {t["Key"]: t.get("Value", "") for t in raw.get("Tags", []) if "Key" in t}
+        return InstanceInfo(
+            instance_id=raw["InstanceId"],
+            state=raw.get("State", {}).get("Name", "unknown"),
+            platform=platform_of(raw.get("Platform"), raw.get("PlatformDetails")),
+            tags=tags,
+        )
+
+    def _collect(self, **kwargs: Any) -> dict[str, InstanceInfo]:
+        found: dict[str, InstanceInfo] = {}
+        while True:
+            response = self._client.describe_instances(**kwargs)
+            for reservation in response.get("Reservations", []):
+                for raw in reservation.get("Instances", []):
+                    info = self._info(raw)
+                    found[info.instance_id] = info
+            token = response.get("NextToken")
+            if not token:
+                return found
+            kwargs["NextToken"] = token
+
+    def describe(self, instance_ids: list[str]) -> dict[str, InstanceInfo]:
+        """One call for all ids; if one id is unknown (InvalidInstanceID.NotFound), one
+        filter query instead, which simply omits unknown ids."""
+        found: dict[str, InstanceInfo] = {}
+        for part in chunks(sorted(set(instance_ids)), 200):
+            try:
+                found.update(self._collect(InstanceIds=part))
+            except ClientError as exc:
+                if not error_code(exc).startswith("InvalidInstanceID"):
+                    raise
+                found.update(self._collect(Filters=[{"Name": "instance-id", "Values": part}]))
+        return found
+
+    def tag(self, instance_ids: list[str], key: str, value: str) -> None:
+        self._client.create_tags(Resources=instance_ids, Tags=[{"Key": key, "Value": value}])
+
+    def find_by_tag(self, key: str, value: str) -> list[str]:
+        """Running instances carrying the tag key=value, sorted by id."""
+        found = self._collect(
+            Filters=[
+                {"Name": f"tag:{key}", "Values": [value]},
+                {"Name": "instance-state-name", "Values": ["running"]},
+            ]
+        )
+        return sorted(found)
+
+
+class SsmAdapter:
+    """DescribeInstanceInformation and SendCommand in one account and Region."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def online(self, instance_ids: list[str]) -> set[str]:
+        """The ids whose SSM agent reports Online (one call per 50 ids in the usual case)."""
+        online: set[str] = set()
+        for part in chunks(sorted(set(instance_ids)), 50):
+            kwargs: dict[str, Any] = {
+                "Filters": [{"Key": "InstanceIds", "Values": part}],
+                "MaxResults": 50,
+            }
+            while True:
+                response = self._client.describe_instance_information(**kwargs)
+                for info in response.get("InstanceInformationList", []):
+                    if info.get("PingStatus") == "Online":
+                        online.add(info["InstanceId"])
+                token = response.get("NextToken")
+                if not token:
+                    break
+                kwargs["NextToken"] = token
+        return online
+
+    def send(
+        self, instance_id: str, document: str, parameters: dict[str, str], comment: str
+    ) -> str:
+        """Run the document on the instance; returns the command id."""
+        response = self._client.send_command(
+            InstanceIds=[instance_id],
+            DocumentName=document,
+            Parameters={key: [value] for key, value in parameters.items()},
+            Comment=comment[:100],
+            TimeoutSeconds=600,
+        )
+        return str(response["Command"]["CommandId"])
+
+
+class SecretReader:
+    """Reads the join user's password (SSM SecureString or Secrets Manager ARN), cached.
+
+    The value is returned to the caller only; it is never logged nor put in an exception.
+    """
+
+    def __init__(
+        self,
+        ssm_client: Any,
+        secrets_client_factory: Callable[[], Any],
+        ttl_seconds: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ssm = ssm_client
+        self._secrets_factory = secrets_client_factory
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._cache: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> str:
+        now = self._clock()
+        with self._lock:
+            cached = self._cache.get(name)
+            if cached and now - cached[0] < self._ttl:
+                return cached[1]
+        try:
+            if name.startswith("arn:") and ":secretsmanager:" in name:
+                value = str(self._secrets_factory().get_secret_value(SecretId=name)["SecretString"])
+            else:
+                response = self._ssm.get_parameter(Name=name, WithDecryption=True)
+                value = str(response["Parameter"]["Value"])
+        except Exception as exc:  # classify without the response body
+            raise classify(exc, f"read secret {name}") from None
+        with self._lock:
+            self._cache[name] = (now, value)
+        return value
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One conditional state write. `condition` names one of StateStore.CONDITIONS."""
+
+    instance_id: str
+    status: str
+    reason: str
+    condition: str
+    at: str
+    message_id: str = ""
+    command_id: str | None = None
+    attributes: tuple[tuple[str, Any], ...] = ()
+    claim: bool = False  # a new join attempt: count it, clear commandId and lastError
+
+
+class StateStore:
+    """Conditional writes of the state table, batched with TransactWriteItems."""
+
+    CONDITIONS: ClassVar[dict[str, str]] = {
+        # a new join may start; a redelivery of the claiming message may resume its claim
+        "claim": "attribute_not_exists(instanceId) OR #status IN (:pending, :skipped, :failed)"
+        " OR (#status = :joining AND claimedBy = :mid AND attribute_not_exists(commandId))",
+        "joinable": "attribute_not_exists(instanceId) OR #status IN (:pending, :skipped, :failed)",
+        "owned": "#status = :joining AND claimedBy = :mid",
+        "command": "#status = :joining AND commandId = :cid",
+        "leaving": "#status = :leaving",
+        "not_left": "attribute_not_exists(instanceId) OR #status <> :left",
+    }
+    _STATUS_VALUES = ("pending", "skipped", "failed", "joining", "leaving", "left")
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def _update(self, t: Transition) -> dict[str, Any]:
+        ser = TypeSerializer()
+        condition = self.CONDITIONS[t.condition]
+        names = {"#status": "status"}
+        values: dict[str, Any] = {
+            ":status": t.status,
+            ":at": t.at,
+            ":h": [{"status": t.status, "at": t.at, "reason": t.reason}],
+            ":empty": [],
+        }
+        for status in self._STATUS_VALUES:
+            if f":{status}" in condition:
+                values[f":{status}"] = status
+        if ":mid" in condition or t.claim:
+            values[":mid"] = t.message_id
+        if ":cid" in condition:
+            values[":cid"] = t.command_id or ""
+        sets = [
+            "#status = :status",
+            "updatedAt = :at",
+            "createdAt = if_not_exists(createdAt, :at)",
+            "history = list_append(if_not_exists(history, :empty), :h)",
+        ]
+        for index, (key, value) in enumerate(t.attributes):
+            names[f"#a{index}"] = key
+            values[f":a{index}"] = value
+            sets.append(f"#a{index} = :a{index}")
+        expression = "SET " + ", ".join(sets)
+        if t.claim:
+            expression += ", claimedBy = :mid REMOVE commandId, lastError ADD attempts :one"
+            values[":one"] = 1
+        return {
+            "TableName": self._table,
+            "Key": {"instanceId": {"S": t.instance_id}},
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {k: ser.serialize(v) for k, v in values.items()},
+        }
+
+    @staticmethod
+    def _old_status(item: dict[str, Any] | None) -> str | None:
+        if not item:
+            return None
+        status = item.get("status", {}).get("S")
+        return str(status) if status else None
+
+    def apply(self, transitions: list[Transition]) -> dict[str, tuple[bool, str | None]]:
+        """Apply the transitions (instance ids must be unique). Returns, per instance id,
+        (applied, old status when the condition refused it). A refused item does not stop the
+        others: the transaction is re-run without it."""
+        results: dict[str, tuple[bool, str | None]] = {}
+        for part in chunks(transitions, 100):
+            pending = list(part)
+            while pending:
+                if len(pending) == 1:
+                    results.update(self._apply_one(pending[0]))
+                    break
+                items = [{"Update": self._update(t)} for t in pending]
+                for item in items:
+                    item["Update"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+                try:
+                    self._client.transact_write_items(TransactItems=items)
+                except ClientError as exc:
+                    if error_code(exc) != "TransactionCanceledException":
+                        raise
+                    reasons = exc.response.get("CancellationReasons", [])
+                    if len(reasons) != len(pending):
+                        raise
+                    retry: list[Transition] = []
+                    for t, reason in zip(pending, reasons, strict=True):
+                        code = reason.get("Code")
+                        if code == "ConditionalCheckFailed":
+                            results[t.instance_id] = (False, self._old_status(reason.get("Item")))
+                        elif code in (None, "None"):
+                            retry.append(t)
+                        else:
+                            raise
+                    pending = retry
+                    continue
+                for t in pending:
+                    results[t.instance_id] = (True, None)
+                pending = []
+        return results
+
+    def _apply_one(self, t: Transition) -> dict[str, tuple[bool, str | None]]:
+        request = self._update(t)
+        request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        try:
+            self._client.update_item(**request)
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return {t.instance_id: (False, self._old_status(exc.response.get("Item")))}
+        return {t.instance_id: (True, None)}
+
+    def update_returning_old(self, t: Transition) -> tuple[bool, dict[str, Any] | None]:
+        """One conditional write that also returns the old item (applied, old item)."""
+        request = self._update(t)
+        request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        request["ReturnValues"] = "ALL_OLD"
+        des = TypeDeserializer()
+        try:
+            response = self._client.update_item(**request)
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            raw = exc.response.get("Item") or {}
+            return False, {k: des.deserialize(v) for k, v in raw.items()}
+        raw = response.get("Attributes") or {}
+        return True, {k: des.deserialize(v) for k, v in raw.items()} or None
+
+    def get(self, instance_id: str) -> dict[str, Any] | None:
+        des = TypeDeserializer()
+        response = self._client.get_item(
+            TableName=self._table, Key={"instanceId": {"S": instance_id}}, ConsistentRead=True
+        )
+        raw = response.get("Item")
+        return {k: des.deserialize(v) for k, v in raw.items()} if raw else None
+
+
+class QueueAdapter:
+    """Visibility changes on the domain-join queue and sends to the dead-letter queue."""
+
+    def __init__(self, client: Any, queue_url: str, dlq_url: str) -> None:
+        self._client = client
+        self._queue_url = queue_url
+        self._dlq_url = dlq_url
+
+    def delay(self, receipts: list[tuple[str, str, int]]) -> set[str]:
+        """(id, receipt handle, seconds) -> ids whose visibility change failed."""
+        failed: set[str] = set()
+        for part in chunks(receipts, 10):
+            try:
+                response = self._client.change_message_visibility_batch(
+                    QueueUrl=self._queue_url,
+                    Entries=[
+                        {"Id": f"m{i}", "ReceiptHandle": handle, "VisibilityTimeout": seconds}
+                        for i, (_, handle, seconds) in enumerate(part)
+                    ],
+                )
+            except (ClientError, BotoCoreError):
+                failed.update(mid for mid, _, _ in part)
+                continue
+            for entry in response.get("Failed", []):
+                failed.add(part[int(entry["Id"][1:])][0])
+        return failed
+
+    def dead_letter(self, messages: list[tuple[str, str, str, str]]) -> set[str]:
+        """(source message id, body, reason, detail) -> source ids that could not be sent."""
+        failed: set[str] = set()
+        for part in chunks(messages, 10):
+            entries = [
+                {
+                    "Id": f"m{i}",
+                    "MessageBody": body or "(empty body)",
+                    "MessageAttributes": {
+                        "reason": {"DataType": "String", "StringValue": reason},
+                        "detail": {"DataType": "String", "StringValue": detail[:1000] or reason},
+                        "sourceMessageId": {"DataType": "String", "StringValue": mid},
+                    },
+                }
+                for i, (mid, body, reason, detail) in enumerate(part)
+            ]
+            try:
+                response = self._client.send_message_batch(QueueUrl=self._dlq_url, Entries=entries)
+            except (ClientError, BotoCoreError):
+                failed.update(m[0] for m in part)
+                continue
+            for entry in response.get("Failed", []):
+                failed.add(part[int(entry["Id"][1:])][0])
+        return failed

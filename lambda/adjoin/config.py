@@ -1,0 +1,141 @@
+"""The per-account config item: parsing (pure) and a per-container TTL cache."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from adjoin.errors import PermanentError
+from adjoin.settings import JOIN_ADAPTERS, LEAVE_ADAPTERS
+
+REQUIRED_FIELDS = (
+    "accountId",
+    "adJoinUserName",
+    "adJoinUserPwParam",
+    "dnsName",
+    "dnsIP1",
+    "dnsIP2",
+    "assumeRoleARN",
+)
+LDAP_SECURITY = ("ldaps", "starttls", "seal")
+
+
+class UnknownAccount(PermanentError):
+    """No config item exists for the event's account."""
+
+    reason = "unknown_account"
+
+
+class InvalidConfig(PermanentError):
+    """The account's config item lacks required fields or has invalid values."""
+
+    reason = "invalid_config"
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    """One account's item of the config table (seed attributes plus optional extensions)."""
+
+    account_id: str
+    join_user_name: str
+    join_user_pw_param: str  # the NAME of the SSM parameter or secret, never the password
+    dns_name: str
+    dns_ip1: str
+    dns_ip2: str
+    assume_role_arn: str
+    directory_id: str | None = None
+    computer_ou: str | None = None
+    directory_adapter: str | None = None
+    leave_adapter: str | None = None
+    default_ad_group_name: str | None = None
+    ldap_servers: tuple[str, ...] = ()
+    ldap_security: str = "ldaps"
+    ldap_ca_cert_param: str | None = None
+
+
+def _optional(item: dict[str, Any], key: str) -> str | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidConfig(f"config attribute {key} is not a string")
+    return value.strip() or None
+
+
+def parse_account_item(account_id: str, item: dict[str, Any]) -> AccountConfig:
+    """Validate a config item (plain Python values, as the DynamoDB resource returns them)."""
+    missing = [
+        key
+        for key in REQUIRED_FIELDS
+        if not isinstance(item.get(key), str)
+        or (key != "assumeRoleARN" and not str(item.get(key)).strip())
+    ]
+    if missing:
+        raise InvalidConfig(
+            f"config item of account {account_id} lacks required attributes: {', '.join(missing)}"
+        )
+    if item["accountId"] != account_id:
+        raise InvalidConfig(f"config item accountId does not match {account_id}")
+    directory_adapter = _optional(item, "directoryAdapter")
+    if directory_adapter is not None and directory_adapter not in JOIN_ADAPTERS:
+        raise InvalidConfig(f"directoryAdapter must be one of {JOIN_ADAPTERS}")
+    leave_adapter = _optional(item, "leaveAdapter")
+    if leave_adapter is not None and leave_adapter not in LEAVE_ADAPTERS:
+        raise InvalidConfig(f"leaveAdapter must be one of {LEAVE_ADAPTERS}")
+    security = _optional(item, "ldapSecurity") or "ldaps"
+    if security not in LDAP_SECURITY:
+        raise InvalidConfig(f"ldapSecurity must be one of {LDAP_SECURITY}")
+    servers_raw = _optional(item, "ldapServers")
+    servers = tuple(s.strip() for s in (servers_raw or "").split(",") if s.strip())
+    return AccountConfig(
+        account_id=account_id,
+        join_user_name=item["adJoinUserName"].strip(),
+        join_user_pw_param=item["adJoinUserPwParam"].strip(),
+        dns_name=item["dnsName"].strip(),
+        dns_ip1=item["dnsIP1"].strip(),
+        dns_ip2=item["dnsIP2"].strip(),
+        assume_role_arn=item["assumeRoleARN"].strip(),
+        directory_id=_optional(item, "directoryId"),
+        computer_ou=_optional(item, "computerOU"),
+        directory_adapter=directory_adapter,
+        leave_adapter=leave_adapter,
+        default_ad_group_name=_optional(item, "defaultAdGroupName"),
+        ldap_servers=servers or tuple(ip for ip in (item["dnsIP1"], item["dnsIP2"]) if ip),
+        ldap_security=security,
+        ldap_ca_cert_param=_optional(item, "ldapCaCertParam"),
+    )
+
+
+class ConfigStore:
+    """Reads config items through a DynamoDB Table resource, cached per container with a TTL.
+
+    Misses (unknown accounts) are cached too, so a burst for an unknown account costs one read.
+    """
+
+    def __init__(
+        self, table: Any, ttl_seconds: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._table = table
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, account_id: str) -> AccountConfig:
+        """The account's config; UnknownAccount / InvalidConfig are permanent errors."""
+        now = self._clock()
+        with self._lock:
+            cached = self._cache.get(account_id)
+        if cached is None or now - cached[0] >= self._ttl:
+            response = self._table.get_item(Key={"accountId": account_id})
+            item = response.get("Item")
+            cached = (now, item)
+            with self._lock:
+                self._cache[account_id] = cached
+        item = cached[1]
+        if item is None:
+            raise UnknownAccount(f"no config item for account {account_id}")
+        return parse_account_item(account_id, item)

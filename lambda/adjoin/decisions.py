@@ -1,0 +1,179 @@
+"""What to do with an event, an instance and a config: pure functions, no AWS calls."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+
+from adjoin.config import AccountConfig
+from adjoin.events import CommandStatusEvent
+
+GROUP_NAME_RE = re.compile(r"^[A-Za-z0-9._-](?:[A-Za-z0-9 ._-]{0,62}[A-Za-z0-9._-])?$")
+TAG_GROUP = "adGroupName"
+TAG_AUTOADJOIN = "autoadjoin"
+TAG_COMPUTER_NAME = "adComputerName"
+
+# SSM command statuses (EventBridge "EC2 Command Invocation Status-change Notification")
+SUCCESS_STATUSES = frozenset({"Success"})
+FAILURE_STATUSES = frozenset(
+    {
+        "Failed",
+        "TimedOut",
+        "Cancelled",
+        "Cancelling",
+        "DeliveryTimedOut",
+        "ExecutionTimedOut",
+        "Undeliverable",
+        "Terminated",
+        "InvalidPlatform",
+        "AccessDenied",
+    }
+)
+
+# State table statuses and the statuses each transition may start from.
+PENDING, JOINING, JOINED, FAILED = "pending", "joining", "joined", "failed"
+LEAVING, LEFT, SKIPPED = "leaving", "left", "skipped"
+STATUSES = (PENDING, JOINING, JOINED, FAILED, LEAVING, LEFT, SKIPPED)
+#: a join may start (or a retry may be recorded) only from these; None = no item yet
+JOINABLE_FROM = (PENDING, SKIPPED, FAILED)
+#: a terminated instance whose join never ran: record `left`, nothing to delete
+NOTHING_TO_DELETE = (PENDING, SKIPPED)
+
+
+class Action(Enum):
+    JOIN = "join"
+    LEAVE = "leave"
+    SKIP = "skip"
+    RETRY = "retry"
+    REJECT = "reject"
+    RECORD = "record"  # command status: record joined/failed
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    """What DescribeInstances tells about an instance."""
+
+    instance_id: str
+    state: str
+    platform: str | None  # "linux", "windows", or None when unknown
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: str
+    detail: str = ""
+    platform: str | None = None
+    ad_group_name: str = ""
+    status: str | None = None  # for RECORD: joined / failed
+
+
+def platform_of(platform: str | None, platform_details: str | None) -> str | None:
+    """linux / windows from DescribeInstances' Platform and PlatformDetails; None if unknown."""
+    if platform:
+        return "windows" if platform.lower() == "windows" else None
+    if not platform_details:
+        return "linux"  # EC2 omits Platform for every Linux instance
+    details = platform_details.lower()
+    if "windows" in details:
+        return "windows"
+    if any(word in details for word in ("linux", "unix", "red hat", "suse", "ubuntu")):
+        return "linux"
+    return None
+
+
+def valid_group_name(value: str) -> bool:
+    return bool(GROUP_NAME_RE.match(value))
+
+
+def decide_running(instance: InstanceInfo | None, config: AccountConfig) -> Decision:
+    """Decide for a `running` event, from what the instance looks like now."""
+    if instance is None or instance.state in ("terminated", "shutting-down"):
+        return Decision(Action.SKIP, "instance_gone", "instance no longer exists")
+    if instance.state in ("stopping", "stopped"):
+        return Decision(Action.SKIP, "instance_not_running", f"instance is {instance.state}")
+    if instance.state == "pending":
+        return Decision(Action.RETRY, "instance_pending", "instance is still pending")
+    if instance.tags.get(TAG_AUTOADJOIN, "").strip().lower() == "false":
+        return Decision(Action.SKIP, "opted_out", "instance is tagged autoadjoin=false")
+    if instance.platform not in ("linux", "windows"):
+        return Decision(Action.REJECT, "unknown_platform", "platform is neither Linux nor Windows")
+    if TAG_GROUP in instance.tags:
+        group = instance.tags[TAG_GROUP]
+        if not valid_group_name(group):
+            return Decision(
+                Action.REJECT,
+                "invalid_tag",
+                "adGroupName tag must be 1-64 characters [A-Za-z0-9 ._-] "
+                "without leading or trailing space",
+            )
+    else:
+        group = config.default_ad_group_name or ""
+        if group and not valid_group_name(group):
+            return Decision(Action.REJECT, "invalid_config", "defaultAdGroupName is invalid")
+    return Decision(Action.JOIN, "join", platform=instance.platform, ad_group_name=group)
+
+
+def decide_agent(decision: Decision, agent_online: bool) -> Decision:
+    """A join waits until the SSM agent reports Online."""
+    if decision.action is Action.JOIN and not agent_online:
+        return Decision(Action.RETRY, "agent_offline", "SSM agent is not online yet")
+    return decision
+
+
+def decide_claim_refused(old_status: str | None) -> Decision:
+    """The conditional claim of a join failed: why, from the item's old status."""
+    if old_status in (LEAVING, LEFT):
+        return Decision(Action.SKIP, "terminated_before_join", "instance was terminated")
+    if old_status in (JOINING, JOINED):
+        return Decision(Action.SKIP, f"already_{old_status}", f"instance is already {old_status}")
+    return Decision(Action.RETRY, "state_conflict", f"unexpected state {old_status}")
+
+
+def decide_terminated(old_status: str | None) -> Decision:
+    """A `terminated` event: delete the computer object only if a join may have created it."""
+    if old_status is None or old_status in NOTHING_TO_DELETE:
+        return Decision(Action.SKIP, "terminated_before_join", "no join ran: nothing to delete")
+    if old_status == LEFT:
+        return Decision(Action.SKIP, "already_left", "instance already left")
+    return Decision(Action.LEAVE, "leave")
+
+
+def join_document_platform(
+    document_name: str, linux_document: str, windows_document: str
+) -> str | None:
+    """linux / windows for a join document name (or ARN); None for any other document."""
+    name = document_name.rsplit("/", 1)[-1]
+    if name == linux_document:
+        return "linux"
+    if name == windows_document:
+        return "windows"
+    return None
+
+
+def decide_command_status(
+    event: CommandStatusEvent, linux_document: str, windows_document: str
+) -> Decision:
+    """A command status change of a join document moves the instance to joined or failed."""
+    if join_document_platform(event.document_name, linux_document, windows_document) is None:
+        return Decision(Action.SKIP, "not_a_join_document", "command is not a join document")
+    if event.status in SUCCESS_STATUSES:
+        return Decision(Action.RECORD, "join_succeeded", status=JOINED)
+    if event.status in FAILURE_STATUSES:
+        return Decision(Action.RECORD, "join_failed", f"command {event.status}", status=FAILED)
+    return Decision(Action.SKIP, "command_in_progress", f"command is {event.status}")
+
+
+def retry_delay(receive_count: int, base_seconds: int, cap_seconds: int = 900) -> int:
+    """Exponential backoff: base, 2*base, 4*base, ... capped (SQS allows at most 12 hours)."""
+    exponent = max(0, min(receive_count - 1, 20))
+    return int(min(cap_seconds, base_seconds * (2**exponent)))
+
+
+def retry_exhausted(
+    sent_epoch_ms: int, now_epoch_ms: int, delay_seconds: int, max_seconds: int
+) -> bool:
+    """True when the next attempt would fall after RETRY_MAX_SECONDS since the first send."""
+    return (now_epoch_ms - sent_epoch_ms) / 1000.0 + delay_seconds > max_seconds

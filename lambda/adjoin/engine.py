@@ -1,0 +1,651 @@
+"""The batch engine: parse, decide, act, record, and answer with the failed message ids.
+
+One batch costs, per account and Region, one DescribeInstances and one
+DescribeInstanceInformation; the state writes of the whole batch are grouped into one
+TransactWriteItems before the work and one after it; the per-instance directory and Run Command
+work runs concurrently in a thread pool (boto3 clients are thread-safe; they are created up front).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from adjoin import decisions as d
+from adjoin.aws import (
+    Ec2Adapter,
+    QueueAdapter,
+    SsmAdapter,
+    StateStore,
+    Transition,
+    classify,
+    error_code,
+)
+from adjoin.config import AccountConfig, ConfigStore
+from adjoin.decisions import Action, Decision, InstanceInfo
+from adjoin.directory.base import ComputerAccount
+from adjoin.directory.factory import DirectoryFactory
+from adjoin.errors import AdJoinError, PermanentError, TransientError
+from adjoin.events import CommandStatusEvent, Event, InstanceStateEvent, parse_event
+from adjoin.log import logger
+from adjoin.naming import computer_name
+from adjoin.passwords import one_time_password
+from adjoin.sessions import SessionCache
+from adjoin.settings import Settings
+
+MAX_WORKERS = 32
+
+# outcome kinds
+ACK, RETRY, REJECT = "ack", "retry", "reject"
+
+
+@dataclass
+class Outcome:
+    kind: str
+    reason: str
+    detail: str = ""
+
+
+@dataclass
+class Item:
+    """One SQS record and what became of it."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    receive_count: int
+    sent_ms: int
+    event: Event | None = None
+    config: AccountConfig | None = None
+    decision: Decision | None = None
+    outcome: Outcome | None = None
+    name: str = ""
+    old_item: dict[str, Any] | None = None
+    command_id: str | None = None
+    leave_started: bool = False
+    metrics: list[str] = field(default_factory=list)
+
+    def ctx(self) -> dict[str, str]:
+        ev = self.event
+        return {
+            "message_id": self.message_id,
+            "instance_id": ev.instance_id if ev else "",
+            "account": ev.account if ev else "",
+            "region": ev.region if ev else "",
+        }
+
+    def finish(self, kind: str, reason: str, detail: str = "", metric: str | None = None) -> None:
+        self.outcome = Outcome(kind, reason, detail)
+        if metric:
+            self.metrics.append(metric)
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+class Engine:
+    """Processes SQS batches. Built once per container by adjoin.handler."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        sessions: SessionCache,
+        config_store: ConfigStore,
+        state: StateStore,
+        queue: QueueAdapter,
+        directories: DirectoryFactory,
+        emit_metric: Callable[[str, int], None],
+        clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.config_store = config_store
+        self.state = state
+        self.queue = queue
+        self.directories = directories
+        self.emit_metric = emit_metric
+        self.clock_ms = clock_ms
+        self._pool = ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="adjoin")
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ entry point
+    def process(self, records: list[dict[str, Any]]) -> list[str]:
+        """Process one SQS batch; returns the message ids to report as batch item failures."""
+        items = [self._parse(record) for record in records]
+        self._dedupe(items)
+        self._load_configs(items)
+        self._describe_and_decide(items)
+        self._first_transitions(items)
+        self._run_work(items)
+        self._final_transitions(items)
+        return self._settle(items)
+
+    # ------------------------------------------------------------------ steps
+    def _parse(self, record: dict[str, Any]) -> Item:
+        attributes = record.get("attributes") or {}
+        item = Item(
+            message_id=str(record.get("messageId", "")),
+            receipt_handle=str(record.get("receiptHandle", "")),
+            body=str(record.get("body") or ""),
+            receive_count=_int(attributes.get("ApproximateReceiveCount"), 1),
+            sent_ms=_int(attributes.get("SentTimestamp"), self.clock_ms()),
+        )
+        try:
+            item.event = parse_event(item.body)
+        except PermanentError as exc:
+            item.finish(REJECT, exc.reason, str(exc), "Rejected")
+        return item
+
+    @staticmethod
+    def _kind(event: Event) -> str:
+        if isinstance(event, InstanceStateEvent):
+            return event.state
+        return f"status:{event.command_id}:{event.status}"
+
+    def _dedupe(self, items: list[Item]) -> None:
+        """One record per instance per batch: exact duplicates are acknowledged, a different
+        event for the same instance waits for the next invocation (keeps the order)."""
+        seen: dict[str, str] = {}
+        for item in items:
+            if item.outcome or item.event is None:
+                continue
+            instance_id, kind = item.event.instance_id, self._kind(item.event)
+            if instance_id not in seen:
+                seen[instance_id] = kind
+            elif seen[instance_id] == kind:
+                item.finish(ACK, "duplicate_in_batch", "same event twice in a batch", "Skipped")
+            else:
+                item.finish(RETRY, "ordering", "another event for this instance in the batch")
+
+    def _load_configs(self, items: list[Item]) -> None:
+        for item in items:
+            if item.outcome or item.event is None:
+                continue
+            try:
+                item.config = self.config_store.get(item.event.account)
+            except AdJoinError as exc:
+                self._fail(item, exc)
+            except Exception as exc:
+                self._fail(item, classify(exc, "read config"))
+
+    def _role_arn(self, config: AccountConfig) -> str:
+        return (
+            config.assume_role_arn
+            or f"arn:aws:iam::{config.account_id}:role/{self.settings.spoke_role_name}"
+        )
+
+    def _client(self, service: str, config: AccountConfig, region: str) -> Any:
+        return self.sessions.client(service, config.account_id, region, self._role_arn(config))
+
+    def _describe_and_decide(self, items: list[Item]) -> None:
+        groups: dict[tuple[str, str], list[Item]] = {}
+        for item in items:
+            ev = item.event
+            if (
+                item.outcome is None
+                and isinstance(ev, InstanceStateEvent)
+                and ev.state == "running"
+            ):
+                groups.setdefault((ev.account, ev.region), []).append(item)
+            elif item.outcome is None and isinstance(ev, CommandStatusEvent):
+                item.decision = d.decide_command_status(
+                    ev, self.settings.linux_join_document, self.settings.windows_join_document
+                )
+            elif item.outcome is None and isinstance(ev, InstanceStateEvent):
+                item.decision = Decision(Action.LEAVE, "terminated")
+        # clients are created here, in this thread (sessions are not thread-safe)
+        prepared = []
+        for group in groups.values():
+            first = group[0]
+            assert first.event is not None and first.config is not None  # noqa: S101
+            try:
+                ec2 = self._client("ec2", first.config, first.event.region)
+                ssm = self._client("ssm", first.config, first.event.region)
+            except AdJoinError as exc:
+                for item in group:
+                    self._fail(item, exc)
+                continue
+            prepared.append((group, Ec2Adapter(ec2), SsmAdapter(ssm)))
+        list(self._pool.map(lambda args: self._decide_group(*args), prepared))
+
+    def _decide_group(self, group: list[Item], ec2: Ec2Adapter, ssm: SsmAdapter) -> None:
+        try:
+            found = ec2.describe([i.event.instance_id for i in group if i.event])
+        except Exception as exc:
+            for item in group:
+                self._fail(item, classify(exc, "DescribeInstances"))
+            return
+        candidates: list[Item] = []
+        for item in group:
+            assert item.event is not None and item.config is not None  # noqa: S101
+            info: InstanceInfo | None = found.get(item.event.instance_id)
+            item.decision = d.decide_running(info, item.config)
+            if item.decision.action is Action.JOIN:
+                candidates.append(item)
+        if not candidates:
+            return
+        try:
+            online = ssm.online([i.event.instance_id for i in candidates if i.event])
+        except Exception as exc:
+            for item in candidates:
+                self._fail(item, classify(exc, "DescribeInstanceInformation"))
+            return
+        for item in candidates:
+            assert item.event is not None and item.decision is not None  # noqa: S101
+            item.decision = d.decide_agent(item.decision, item.event.instance_id in online)
+
+    def _first_transitions(self, items: list[Item]) -> None:
+        """Claims, pending/skipped/failed records and command results: one transaction."""
+        now = _now_iso()
+        transitions: dict[str, tuple[Transition, Item]] = {}
+        for item in items:
+            ev, dec = item.event, item.decision
+            if item.outcome or ev is None or dec is None or item.config is None:
+                continue
+            if isinstance(ev, InstanceStateEvent) and ev.state == "running":
+                item.name = computer_name(ev.instance_id, self.settings.computer_name_prefix)
+                common = (("accountId", ev.account), ("region", ev.region))
+                if dec.action is Action.JOIN:
+                    attrs = (
+                        *common,
+                        ("platform", dec.platform),
+                        ("computerName", item.name),
+                        ("adGroupName", dec.ad_group_name),
+                    )
+                    t = Transition(
+                        ev.instance_id,
+                        d.JOINING,
+                        "join",
+                        "claim",
+                        now,
+                        item.message_id,
+                        attributes=attrs,
+                        claim=True,
+                    )
+                elif dec.action is Action.RETRY:
+                    t = Transition(
+                        ev.instance_id,
+                        d.PENDING,
+                        dec.reason,
+                        "joinable",
+                        now,
+                        attributes=(*common, ("lastError", dec.detail)),
+                    )
+                elif dec.action is Action.SKIP:
+                    t = Transition(
+                        ev.instance_id,
+                        d.SKIPPED,
+                        dec.reason,
+                        "joinable",
+                        now,
+                        attributes=common,
+                    )
+                else:  # REJECT of a known instance: record why
+                    t = Transition(
+                        ev.instance_id,
+                        d.FAILED,
+                        dec.reason,
+                        "joinable",
+                        now,
+                        attributes=(*common, ("lastError", dec.detail)),
+                    )
+                transitions[ev.instance_id] = (t, item)
+            elif isinstance(ev, CommandStatusEvent):
+                if dec.action is Action.RECORD and dec.status:
+                    t = Transition(
+                        ev.instance_id,
+                        dec.status,
+                        dec.reason,
+                        "command",
+                        now,
+                        command_id=ev.command_id,
+                        attributes=(("lastError", dec.detail),) if dec.detail else (),
+                    )
+                    transitions[ev.instance_id] = (t, item)
+                else:
+                    item.finish(ACK, dec.reason, dec.detail)
+        if not transitions:
+            return
+        try:
+            results = self.state.apply([t for t, _ in transitions.values()])
+        except Exception as exc:
+            error = classify(exc, "state TransactWriteItems")
+            for _, item in transitions.values():
+                self._fail(item, error)
+            return
+        for instance_id, (t, item) in transitions.items():
+            applied, old_status = results[instance_id]
+            dec = item.decision
+            assert dec is not None  # noqa: S101
+            if isinstance(item.event, CommandStatusEvent):
+                if not applied:
+                    item.finish(ACK, "stale_command_status", f"state is {old_status}")
+                    continue
+                item.metrics.append("JoinSucceeded" if t.status == d.JOINED else "JoinFailed")
+                continue  # tagging happens in _run_work
+            if not applied:
+                refused = d.decide_claim_refused(old_status)
+                if refused.action is Action.SKIP:
+                    item.decision = refused
+                    item.finish(ACK, refused.reason, refused.detail, "Skipped")
+                    continue
+                item.finish(RETRY, refused.reason, refused.detail)
+                continue
+            if dec.action is Action.SKIP:
+                item.finish(ACK, dec.reason, dec.detail, "Skipped")
+            elif dec.action is Action.RETRY:
+                item.finish(RETRY, dec.reason, dec.detail)
+            elif dec.action is Action.REJECT:
+                item.finish(REJECT, dec.reason, dec.detail, "Rejected")
+
+    def _run_work(self, items: list[Item]) -> None:
+        """Joins, leaves and tags: per-instance work, concurrently. Clients are made first."""
+        jobs: list[Callable[[], None]] = []
+        for item in items:
+            ev, dec, config = item.event, item.decision, item.config
+            if item.outcome or ev is None or dec is None or config is None:
+                continue
+            try:
+                if dec.action is Action.JOIN and isinstance(ev, InstanceStateEvent):
+                    directory = self.directories.joiner(config)
+                    ssm = SsmAdapter(self._client("ssm", config, ev.region))
+                    jobs.append(functools.partial(self._join, item, directory, ssm))
+                elif dec.action is Action.LEAVE:
+                    jobs.append(functools.partial(self._leave, item))
+                elif dec.action is Action.RECORD and isinstance(ev, CommandStatusEvent):
+                    ec2 = Ec2Adapter(self._client("ec2", config, ev.region))
+                    jobs.append(functools.partial(self._tag, item, ec2))
+            except AdJoinError as exc:
+                self._fail(item, exc)
+            except Exception as exc:
+                self._fail(item, classify(exc, "prepare"))
+        list(self._pool.map(self._guard, jobs))
+
+    @staticmethod
+    def _guard(job: Callable[[], None]) -> None:
+        """A bug in one job must not fail the others: its item keeps no outcome (retried)."""
+        try:
+            job()
+        except Exception:
+            logger.exception("unexpected error in instance work")
+
+    def _join(self, item: Item, directory: Any, ssm: SsmAdapter) -> None:
+        ev, dec, config = item.event, item.decision, item.config
+        assert ev is not None and dec is not None and config is not None  # noqa: S101
+        password = one_time_password()
+        try:
+            directory.create_computer(
+                ComputerAccount(item.name, config.dns_name, config.computer_ou, password)
+            )
+            document = (
+                self.settings.windows_join_document
+                if dec.platform == "windows"
+                else self.settings.linux_join_document
+            )
+            parameters = {
+                "computerName": item.name,
+                "oneTimePassword": password,
+                "domainName": config.dns_name,
+                "computerOU": config.computer_ou or "",
+                "adGroupName": dec.ad_group_name,
+                "dnsIP1": config.dns_ip1,
+                "dnsIP2": config.dns_ip2,
+            }
+            try:
+                item.command_id = ssm.send(
+                    ev.instance_id, document, parameters, f"ad-join {item.name}"
+                )
+            except Exception as exc:
+                error = classify(exc, f"SendCommand {document}")
+                if error_is_agent_offline(exc):
+                    error = TransientError(str(error), reason="agent_offline")
+                raise error from None
+        except AdJoinError as exc:
+            self._fail(item, exc)
+            return
+        except Exception as exc:
+            self._fail(item, classify(exc, "join"))
+            return
+        item.metrics.append("JoinRequested")
+        logger.info(
+            "join command sent",
+            extra={**item.ctx(), "computer_name": item.name, "command_id": item.command_id},
+        )
+
+    def _leave(self, item: Item) -> None:
+        ev, config = item.event, item.config
+        assert ev is not None and config is not None  # noqa: S101
+        t = Transition(
+            ev.instance_id,
+            d.LEAVING,
+            "terminated",
+            "not_left",
+            _now_iso(),
+            attributes=(("accountId", ev.account), ("region", ev.region)),
+        )
+        try:
+            applied, old = self.state.update_returning_old(t)
+        except Exception as exc:
+            self._fail(item, classify(exc, "state UpdateItem"))
+            return
+        old_status = str(old["status"]) if old and "status" in old else None
+        item.old_item = old
+        item.leave_started = True
+        if not applied:
+            item.decision = d.decide_terminated(d.LEFT)
+            item.finish(ACK, "already_left", "instance already left", "Skipped")
+            return
+        item.decision = d.decide_terminated(old_status)
+        name = str((old or {}).get("computerName") or "") or computer_name(
+            ev.instance_id, self.settings.computer_name_prefix
+        )
+        item.name = name
+        if item.decision.action is not Action.LEAVE:
+            return  # recorded as left in _final_transitions, nothing to delete
+        item.metrics.append("LeaveRequested")
+        try:
+            leaver = self.directories.leaver(config)
+            if leaver is not None:
+                deleted = leaver.delete_computer(name, config.dns_name, config.computer_ou)
+                item.command_id = getattr(leaver, "last_command_id", None)
+                item.decision = Decision(Action.LEAVE, "deleted" if deleted else "already_absent")
+            else:
+                item.decision = Decision(Action.LEAVE, "record_only")
+        except AdJoinError as exc:
+            self._fail(item, exc)
+        except Exception as exc:
+            self._fail(item, classify(exc, "leave"))
+
+    def _tag(self, item: Item, ec2: Ec2Adapter) -> None:
+        ev = item.event
+        assert ev is not None  # noqa: S101
+        name = computer_name(ev.instance_id, self.settings.computer_name_prefix)
+        try:
+            ec2.tag([ev.instance_id], d.TAG_COMPUTER_NAME, name)
+        except Exception as exc:  # the state is recorded; the tag is informational
+            logger.warning(
+                "could not tag instance", extra={**item.ctx(), "error": str(classify(exc, "tag"))}
+            )
+        item.finish(ACK, item.decision.reason if item.decision else "recorded")
+
+    def _final_transitions(self, items: list[Item]) -> None:
+        now = _now_iso()
+        transitions: dict[str, tuple[Transition, Item]] = {}
+        for item in items:
+            ev, dec = item.event, item.decision
+            if ev is None or dec is None:
+                continue
+            if dec.action is Action.JOIN and isinstance(ev, InstanceStateEvent):
+                if item.outcome is None and item.command_id:
+                    t = Transition(
+                        ev.instance_id,
+                        d.JOINING,
+                        "command_sent",
+                        "owned",
+                        now,
+                        item.message_id,
+                        attributes=(("commandId", item.command_id),),
+                    )
+                elif item.outcome and item.outcome.kind == REJECT:
+                    t = Transition(
+                        ev.instance_id,
+                        d.FAILED,
+                        item.outcome.reason,
+                        "owned",
+                        now,
+                        item.message_id,
+                        attributes=(("lastError", item.outcome.detail),),
+                    )
+                else:
+                    continue  # transient: the claim stays with this message for its retry
+                transitions[ev.instance_id] = (t, item)
+            elif isinstance(ev, InstanceStateEvent) and ev.state == "terminated":
+                if not item.leave_started or (item.outcome and item.outcome.kind != REJECT):
+                    continue
+                if item.outcome is None:
+                    attrs: tuple[tuple[str, Any], ...] = (("computerName", item.name),)
+                    if item.command_id:
+                        attrs = (*attrs, ("leaveCommandId", item.command_id))
+                    t = Transition(
+                        ev.instance_id, d.LEFT, dec.reason, "leaving", now, attributes=attrs
+                    )
+                else:
+                    assert item.outcome is not None  # noqa: S101
+                    t = Transition(
+                        ev.instance_id,
+                        d.LEAVING,
+                        item.outcome.reason,
+                        "leaving",
+                        now,
+                        attributes=(("lastError", item.outcome.detail),),
+                    )
+                transitions[ev.instance_id] = (t, item)
+        if not transitions:
+            self._ack_rest(items)
+            return
+        try:
+            results = self.state.apply([t for t, _ in transitions.values()])
+        except Exception as exc:
+            error = classify(exc, "state TransactWriteItems")
+            for _, item in transitions.values():
+                if item.outcome is None:
+                    self._fail(item, error)
+            self._ack_rest(items)
+            return
+        for instance_id, (t, item) in transitions.items():
+            applied, old_status = results[instance_id]
+            if applied:
+                continue
+            if t.status == d.JOINING and t.condition == "owned":
+                # terminated while we joined: remove what we created (no orphan object)
+                self._compensate(item, old_status)
+        self._ack_rest(items)
+
+    def _compensate(self, item: Item, old_status: str | None) -> None:
+        ev, config = item.event, item.config
+        assert ev is not None and config is not None  # noqa: S101
+        logger.warning(
+            "instance left during the join: removing the new computer object",
+            extra={**item.ctx(), "state": old_status},
+        )
+        try:
+            leaver = self.directories.leaver(config)
+            if leaver is not None:
+                leaver.delete_computer(item.name, config.dns_name, config.computer_ou)
+        except AdJoinError as exc:
+            self._fail(item, exc)
+            return
+        except Exception as exc:
+            self._fail(item, classify(exc, "compensating leave"))
+            return
+        item.finish(ACK, "terminated_during_join", "computer object removed again", "Skipped")
+
+    def _ack_rest(self, items: list[Item]) -> None:
+        for item in items:
+            if item.outcome is not None or item.decision is None:
+                continue
+            action = item.decision.action
+            if action is Action.LEAVE and item.decision.reason != "terminated":
+                item.finish(ACK, item.decision.reason, metric="LeaveSucceeded")
+            elif action is Action.SKIP:
+                item.finish(ACK, item.decision.reason, item.decision.detail, "Skipped")
+            else:
+                item.finish(ACK, item.decision.reason, item.decision.detail)
+
+    def _fail(self, item: Item, exc: AdJoinError) -> None:
+        if isinstance(exc, TransientError):
+            item.finish(RETRY, exc.reason, str(exc))
+        else:
+            item.finish(REJECT, exc.reason, str(exc), "Rejected")
+
+    # ------------------------------------------------------------------ settle
+    def _settle(self, items: list[Item]) -> list[str]:
+        failures: list[str] = []
+        dead: list[tuple[str, str, str, str]] = []
+        delays: list[tuple[str, str, int]] = []
+        now_ms = self.clock_ms()
+        counts: Counter[str] = Counter()
+        for item in items:
+            outcome = item.outcome or Outcome(RETRY, "internal_error", "no outcome")
+            if outcome.kind == RETRY:
+                delay = d.retry_delay(item.receive_count, self.settings.retry_base_seconds)
+                if d.retry_exhausted(item.sent_ms, now_ms, delay, self.settings.retry_max_seconds):
+                    detail = f"retries exhausted after {outcome.reason}: {outcome.detail}"
+                    item.outcome = outcome = Outcome(REJECT, "retry_exhausted", detail)
+                    dead.append((item.message_id, item.body, "retry_exhausted", detail))
+                    counts["Rejected"] += 1
+                    if item.event and isinstance(item.event, InstanceStateEvent):
+                        counts["JoinFailed"] += item.event.state == "running"
+                else:
+                    delays.append((item.message_id, item.receipt_handle, delay))
+                    failures.append(item.message_id)
+                    counts["Retried"] += 1
+            elif outcome.kind == REJECT:
+                dead.append((item.message_id, item.body, outcome.reason, outcome.detail))
+            counts.update(item.metrics)
+            level = logger.info if outcome.kind == ACK else logger.warning
+            level(
+                f"message {outcome.kind}: {outcome.reason}",
+                extra={
+                    **item.ctx(),
+                    "outcome": outcome.kind,
+                    "reason": outcome.reason,
+                    "detail": outcome.detail,
+                    "receive_count": item.receive_count,
+                },
+            )
+        if delays:
+            self.queue.delay(delays)  # a failed change keeps the queue's own visibility timeout
+        if dead:
+            not_sent = self.queue.dead_letter(dead)
+            for message_id in sorted(not_sent):
+                logger.error(
+                    "could not send to the dead-letter queue: reporting failure",
+                    extra={"message_id": message_id},
+                )
+            failures.extend(sorted(not_sent))
+        for name, count in sorted(counts.items()):
+            if count:
+                self.emit_metric(name, count)
+        return failures
+
+
+def error_is_agent_offline(exc: BaseException) -> bool:
+    """SendCommand's InvalidInstanceId means the instance is not (yet) managed/online."""
+    return error_code(exc) == "InvalidInstanceId"

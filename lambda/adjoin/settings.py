@@ -1,0 +1,119 @@
+"""Settings from the Lambda environment, exactly as docs/contracts.md lists them."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from adjoin.naming import validate_prefix
+
+JOIN_ADAPTERS = ("ds", "ldap")
+LEAVE_ADAPTERS = ("ldap", "ad_tools_host", "none")
+_ACCOUNT_RE = re.compile(r"^\d{12}$")
+_TAG_RE = re.compile(r"^[^=]{1,128}=.{0,256}$")
+
+
+class SettingsError(ValueError):
+    """A required setting is missing or a setting has an invalid value."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The engine's configuration (one per container)."""
+
+    config_table_name: str
+    state_table_name: str
+    hub_account_id: str
+    queue_url: str
+    dlq_url: str
+    directory_region: str
+    spoke_role_name: str = "ad-join-spoke"
+    linux_join_document: str = "ad-join-linux-join"
+    windows_join_document: str = "ad-join-windows-join"
+    leave_document: str = "ad-join-leave"
+    ad_tools_host_tag: str = "adToolsHost=true"
+    directory_adapter: str = "ds"
+    leave_adapter: str = "ad_tools_host"
+    computer_name_prefix: str = "EC2"
+    config_cache_ttl_seconds: int = 60
+    retry_base_seconds: int = 30
+    retry_max_seconds: int = 3600
+
+    @property
+    def ad_tools_host_tag_pair(self) -> tuple[str, str]:
+        key, _, value = self.ad_tools_host_tag.partition("=")
+        return key, value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate the settings; raise SettingsError naming every bad variable."""
+        env = os.environ if environ is None else environ
+        problems: list[str] = []
+
+        def required(name: str) -> str:
+            value = env.get(name, "").strip()
+            if not value:
+                problems.append(f"{name} is required")
+            return value
+
+        def optional(name: str, default: str) -> str:
+            return env.get(name, "").strip() or default
+
+        def integer(name: str, default: int, low: int, high: int) -> int:
+            raw = optional(name, str(default))
+            try:
+                value = int(raw)
+            except ValueError:
+                problems.append(f"{name} must be an integer, got {raw!r}")
+                return default
+            if not low <= value <= high:
+                problems.append(f"{name} must be between {low} and {high}, got {value}")
+            return value
+
+        hub = required("HUB_ACCOUNT_ID")
+        if hub and not _ACCOUNT_RE.match(hub):
+            problems.append(f"HUB_ACCOUNT_ID must be a 12-digit account id, got {hub!r}")
+        region = optional("DIRECTORY_REGION", env.get("AWS_REGION", "").strip())
+        if not region:
+            problems.append("DIRECTORY_REGION is required when AWS_REGION is not set")
+        settings = cls(
+            config_table_name=required("CONFIG_TABLE_NAME"),
+            state_table_name=required("STATE_TABLE_NAME"),
+            hub_account_id=hub,
+            queue_url=required("QUEUE_URL"),
+            dlq_url=required("DLQ_URL"),
+            directory_region=region,
+            spoke_role_name=optional("SPOKE_ROLE_NAME", "ad-join-spoke"),
+            linux_join_document=optional("LINUX_JOIN_DOCUMENT", "ad-join-linux-join"),
+            windows_join_document=optional("WINDOWS_JOIN_DOCUMENT", "ad-join-windows-join"),
+            leave_document=optional("LEAVE_DOCUMENT", "ad-join-leave"),
+            ad_tools_host_tag=optional("AD_TOOLS_HOST_TAG", "adToolsHost=true"),
+            directory_adapter=optional("DIRECTORY_ADAPTER", "ds"),
+            leave_adapter=optional("LEAVE_ADAPTER", "ad_tools_host"),
+            computer_name_prefix=optional("COMPUTER_NAME_PREFIX", "EC2"),
+            config_cache_ttl_seconds=integer("CONFIG_CACHE_TTL_SECONDS", 60, 0, 86400),
+            retry_base_seconds=integer("RETRY_BASE_SECONDS", 30, 1, 900),
+            retry_max_seconds=integer("RETRY_MAX_SECONDS", 3600, 1, 14 * 86400),
+        )
+        if settings.directory_adapter not in JOIN_ADAPTERS:
+            problems.append(
+                f"DIRECTORY_ADAPTER must be one of {JOIN_ADAPTERS}, "
+                f"got {settings.directory_adapter!r}"
+            )
+        if settings.leave_adapter not in LEAVE_ADAPTERS:
+            problems.append(
+                f"LEAVE_ADAPTER must be one of {LEAVE_ADAPTERS}, got {settings.leave_adapter!r}"
+            )
+        if not _TAG_RE.match(settings.ad_tools_host_tag):
+            problems.append(
+                f"AD_TOOLS_HOST_TAG must look like key=value, got {settings.ad_tools_host_tag!r}"
+            )
+        try:
+            validate_prefix(settings.computer_name_prefix)
+        except ValueError as exc:
+            problems.append(f"COMPUTER_NAME_PREFIX: {exc}")
+        if problems:
+            raise SettingsError("invalid Lambda settings: " + "; ".join(problems))
+        return settings
