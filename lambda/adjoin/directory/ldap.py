@@ -27,6 +27,7 @@ from typing import Any, Final
 from ldap3 import (
     FIRST,
     MODIFY_REPLACE,
+    NONE,
     SIMPLE,
     SUBTREE,
     Connection,
@@ -215,6 +216,7 @@ class LdapDirectory:
                     use_ssl=use_ssl,
                     tls=self._tls(),
                     connect_timeout=self.timeout,
+                    get_info=NONE,  # no anonymous schema read
                 )
                 for host in self._hosts
             ],
@@ -234,7 +236,7 @@ class LdapDirectory:
         )
         conn.open()
         if self.security == "starttls":
-            conn.start_tls()
+            conn.start_tls(read_server_info=False)
         conn.bind()
         return conn
 
@@ -261,10 +263,15 @@ class LdapDirectory:
                 f"{what}: the domain controller's certificate does not match its name",
                 reason="directory_tls",
             ) from None
-        except ssl.SSLCertVerificationError as exc:
-            raise DirectoryError(
-                f"{what}: certificate verification failed: {_scrub(exc.verify_message, scrub)}",
-                reason="directory_tls",
+        except ldap_exc.LDAPSocketOpenError as exc:
+            if "CERTIFICATE_VERIFY_FAILED" in str(exc):  # wrong CA: retrying cannot help
+                raise DirectoryError(
+                    f"{what}: the domain controller's certificate is not trusted "
+                    "(check ldapCaCertParam)",
+                    reason="directory_tls",
+                ) from None
+            raise DirectoryUnavailable(
+                f"{what}: cannot reach {', '.join(self._hosts)}:{self.port} (LDAPSocketOpenError)"
             ) from None
         except _CONNECTION_ERRORS as exc:
             raise DirectoryUnavailable(
