@@ -1,0 +1,296 @@
+"""Static checks of every PowerShell script under scripts/ (PowerShell cannot run here).
+
+Each check is proven able to fail by a negative test on a small broken script.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.scripts import pscheck
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = sorted((REPO_ROOT / "scripts").rglob("*.ps1"))
+CONTRACTS = REPO_ROOT / "docs" / "contracts.md"
+JOIN = REPO_ROOT / "scripts" / "windows" / "join.ps1"
+LEAVE = REPO_ROOT / "scripts" / "windows" / "leave.ps1"
+
+# The <prefix>ad-leave document's parameters, as listed in docs/contracts.md ("SSM documents":
+# computerName, domainName, adJoinUserName, adJoinUserPwParam, computerOU). The join document's
+# parameters are read from the contract's table instead, see join_document_parameters().
+LEAVE_DOCUMENT_PARAMETERS = {
+    "computerName",
+    "domainName",
+    "adJoinUserName",
+    "adJoinUserPwParam",
+    "computerOU",
+}
+
+GOOD_HEADER = "Set-StrictMode -Version Latest\n$ErrorActionPreference = 'Stop'\n"
+
+
+def ids(paths: list[Path]) -> list[str]:
+    return [str(p.relative_to(REPO_ROOT)) for p in paths]
+
+
+def join_document_parameters() -> set[str]:
+    """The `SSM_*` variables of the join documents' table in docs/contracts.md."""
+    names = set()
+    for line in CONTRACTS.read_text(encoding="utf-8").splitlines():
+        if line.startswith("|") and "SSM_" in line:
+            names |= set(re.findall(r"`SSM_([A-Za-z0-9]+)`", line))
+    return names
+
+
+def test_there_are_windows_scripts_to_check() -> None:
+    assert JOIN in SCRIPTS
+    assert LEAVE in SCRIPTS
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=ids(SCRIPTS))
+def test_script_parses_without_errors(script: Path) -> None:
+    problems = pscheck.syntax_errors(script.read_text(encoding="utf-8"))
+    assert not problems, f"{script.name}:\n" + "\n".join(problems)
+
+
+def test_syntax_check_reports_unbalanced_braces_with_their_line() -> None:
+    broken = GOOD_HEADER + "function Get-Thing {\n    if ($true) {\n        'x'\n}\n"
+    problems = pscheck.syntax_errors(broken)
+    assert problems
+    assert any(p.startswith("line ") for p in problems)
+    lines = {int(re.match(r"line (\d+)", p).group(1)) for p in problems}  # type: ignore[union-attr]
+    assert lines <= set(range(3, 7)), problems
+
+
+def test_syntax_check_reports_an_unclosed_string_on_its_line() -> None:
+    broken = GOOD_HEADER + "$a = 1\n$b = 'never closed\n"
+    problems = pscheck.syntax_errors(broken)
+    assert problems
+    assert any(p.startswith(("line 4,", "line 5,")) for p in problems), problems
+
+
+def test_syntax_check_accepts_a_valid_script() -> None:
+    source = GOOD_HEADER + "function Get-Thing {\n    param($A)\n    $A\n}\nGet-Thing -A 1\n"
+    assert pscheck.syntax_errors(source) == []
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=ids(SCRIPTS))
+def test_script_sets_strict_mode_and_stop_first(script: Path) -> None:
+    assert pscheck.strict_mode_problems(script.read_text(encoding="utf-8")) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("$ErrorActionPreference = 'Stop'\n", "Set-StrictMode"),
+        ("Set-StrictMode -Version Latest\n", "ErrorActionPreference"),
+        ("Set-StrictMode -Version 2.0\n$ErrorActionPreference = 'Stop'\n", "Set-StrictMode"),
+        ("Set-StrictMode -Version Latest\n$ErrorActionPreference = 'Continue'\n", "Stop"),
+        ("Remove-Item x\n" + GOOD_HEADER, "first two statements"),
+        (
+            "function Get-A {\n" + GOOD_HEADER + "}\n",
+            "Set-StrictMode",
+        ),
+    ],
+    ids=["no-strict", "no-stop", "old-strict", "continue", "late", "inside-function"],
+)
+def test_strict_mode_check_catches(source: str, expected: str) -> None:
+    problems = pscheck.strict_mode_problems(source)
+    assert any(expected in p for p in problems), problems
+
+
+def test_contract_table_lists_the_join_parameters() -> None:
+    # Guards the table parsing itself: an empty or partial set would make the next test weak.
+    assert join_document_parameters() == {
+        "computerName",
+        "oneTimePassword",
+        "domainName",
+        "computerOU",
+        "adGroupName",
+        "dnsIP1",
+        "dnsIP2",
+    }
+
+
+def test_join_script_reads_exactly_the_join_document_parameters() -> None:
+    read = pscheck.ssm_parameters_read(JOIN.read_text(encoding="utf-8"))
+    assert read == join_document_parameters()
+
+
+def test_leave_script_reads_exactly_the_leave_document_parameters() -> None:
+    read = pscheck.ssm_parameters_read(LEAVE.read_text(encoding="utf-8"))
+    assert read == LEAVE_DOCUMENT_PARAMETERS
+
+
+def test_parameter_check_sees_every_way_of_reading_and_ignores_comments() -> None:
+    source = GOOD_HEADER + (
+        "# $env:SSM_inComment is documentation only\n"
+        "$a = $env:SSM_plain\n"
+        "$b = ${env:SSM_braced}\n"
+        "$c = [Environment]::GetEnvironmentVariable('SSM_byName')\n"
+        'Write-Host "$env:SSM_inString"\n'
+    )
+    assert pscheck.ssm_parameters_read(source) == {"plain", "braced", "byName", "inString"}
+
+
+def test_windows_scripts_are_the_only_powershell_documents() -> None:
+    # Each script is tied to one document's parameter list above; a new script needs its own.
+    assert set(SCRIPTS) == {JOIN, LEAVE}
+
+
+ALL_SCRIPTS = sorted(p for p in (REPO_ROOT / "scripts").rglob("*") if p.suffix in (".ps1", ".sh"))
+
+
+@pytest.mark.parametrize("script", ALL_SCRIPTS, ids=ids(ALL_SCRIPTS))
+def test_script_never_uses_document_interpolation(script: Path) -> None:
+    assert pscheck.interpolation_problems(script.read_text(encoding="utf-8")) == []
+
+
+def test_interpolation_check_catches_braces_even_in_comments() -> None:
+    source = GOOD_HEADER + "$a = '{{ computerName }}'\n# see {{domainName}}\n"
+    problems = pscheck.interpolation_problems(source)
+    assert [p.split(":")[0] for p in problems] == ["line 3", "line 4"]
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=ids(SCRIPTS))
+def test_script_never_writes_a_secret(script: Path) -> None:
+    problems = pscheck.secret_output_problems(script.read_text(encoding="utf-8"))
+    assert not problems, f"{script.name}:\n" + "\n".join(problems)
+
+
+def test_join_script_secret_tracking_sees_the_one_time_password_flow() -> None:
+    # The check is only as good as its idea of what is secret: in join.ps1 the one-time
+    # password flows into the SecureString and the credential handed to Add-Computer.
+    secrets = pscheck.secret_variables(JOIN.read_text(encoding="utf-8"))
+    assert {"secureonetimepassword", "joincredential"} <= secrets
+
+
+def test_leave_script_secret_tracking_sees_the_password_reader() -> None:
+    secrets = pscheck.secret_variables(LEAVE.read_text(encoding="utf-8"))
+    assert {"plainpassword", "securepassword", "credential"} <= secrets
+
+
+LEAKS = {
+    "write-output-env": "Write-Output $env:SSM_oneTimePassword\n",
+    "write-host-derived": '$p = $env:SSM_oneTimePassword\n$q = "pw $p"\nWrite-Host $q\n',
+    "piped": "$t = $env:SSM_oneTimePassword\n$t | Out-Host\n",
+    "echo-interpolated": 'echo "the password is $($env:SSM_oneTimePassword)"\n',
+    "bare-expression": "$t = $env:SSM_oneTimePassword\n$t\n",
+    "throw": '$t = $env:SSM_oneTimePassword\nthrow "bad $t"\n',
+    "console": "$t = $env:SSM_oneTimePassword\n[Console]::Error.WriteLine($t)\n",
+    "ssm-reader": "$v = (Get-SSMParameter -Name x -WithDecryption $true).Value\nWrite-Verbose $v\n",
+    "secret-reader": "$s = Get-SECSecretValue -SecretId a\nWrite-Warning $s.SecretString\n",
+    "named-like-secret": "function Get-A {\n param($Password)\n Write-Host $Password\n}\n",
+    "through-own-logger": (
+        "function Write-Log {\n param($Message)\n [Console]::Error.WriteLine($Message)\n}\n"
+        "function Exit-WithCode {\n param($Code, $Message)\n Write-Log -Message $Message\n"
+        " exit $Code\n}\n"
+        "$t = $env:SSM_oneTimePassword\n"
+        'Exit-WithCode -Code 2 -Message "bad $t"\n'
+    ),
+    "positional-to-logger": (
+        "function Write-Log {\n param($Message)\n Write-Host $Message\n}\n"
+        "Write-Log $env:SSM_oneTimePassword\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("body", LEAKS.values(), ids=LEAKS.keys())
+def test_secret_check_catches(body: str) -> None:
+    assert pscheck.syntax_errors(GOOD_HEADER + body) == []
+    problems = pscheck.secret_output_problems(GOOD_HEADER + body)
+    assert problems, "leak not detected"
+    assert all(re.match(r"line \d+: ", p) for p in problems)
+
+
+def test_secret_check_allows_secrets_in_non_writing_arguments() -> None:
+    source = GOOD_HEADER + (
+        "function Write-Log {\n param($Message)\n [Console]::Error.WriteLine($Message)\n}\n"
+        'function Join-It {\n param($Name, $Credential)\n Write-Log -Message "join $Name"\n}\n'
+        "$s = ConvertTo-SecureString -String $env:SSM_oneTimePassword -AsPlainText -Force\n"
+        "Join-It -Name 'x' -Credential $s\n"
+        "Write-Log -Message 'done'\n"
+    )
+    assert pscheck.syntax_errors(source) == []
+    assert pscheck.secret_output_problems(source) == []
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=ids(SCRIPTS))
+def test_script_functions_use_approved_verbs(script: Path) -> None:
+    source = script.read_text(encoding="utf-8")
+    assert pscheck.function_names(source), "expected the script to define functions"
+    assert pscheck.verb_problems(source) == []
+
+
+def test_verb_check_catches_unapproved_verbs_and_non_verb_names() -> None:
+    source = GOOD_HEADER + (
+        "function Do-Join { 1 }\nfunction Join-Domain { 1 }\nfunction Cleanup { 1 }\n"
+    )
+    assert pscheck.verb_problems(source) == [
+        "line 3: Do-Join uses unapproved verb Do",
+        "line 5: Cleanup is not Verb-Noun",
+    ]
+
+
+def test_approved_verbs_literal_has_the_common_groups() -> None:
+    assert {"Get", "Set", "Add", "Remove", "Invoke", "Test", "Grant", "ConvertTo", "Exit"} <= (
+        pscheck.APPROVED_VERBS
+    )
+    assert not {"Do", "Make", "Create", "Delete", "Cleanup", "Check"} & pscheck.APPROVED_VERBS
+
+
+# Behaviour the scripts promise that a careless edit could drop; checked on the syntax tree
+# where it is a structural fact, by text where the exact spelling is the contract.
+
+
+def _commands(source: str) -> dict[str, list[str]]:
+    tree = pscheck.parse(source)
+    found: dict[str, list[str]] = {}
+    for node, name in pscheck._commands(tree.root_node):
+        found.setdefault(name.lower(), []).append(pscheck._text(node))
+    return found
+
+
+def test_join_uses_the_unsecured_one_time_password_join() -> None:
+    source = JOIN.read_text(encoding="utf-8")
+    commands = _commands(source)
+    assert "add-computer" in commands
+    assert "'UnsecuredJoin', 'PasswordPass'" in source
+    assert "'JoinWithNewName'" in source
+    assert "UserName = $null" in source  # the one-time password credential has no user
+
+
+def test_join_requests_the_reboot_through_ssm_and_never_reboots_itself() -> None:
+    source = JOIN.read_text(encoding="utf-8")
+    assert "$ExitRebootRequested = 3010" in source
+    assert "exit $ExitRebootRequested" in source
+    commands = _commands(source)
+    assert "restart-computer" not in commands
+    assert all("-Restart" not in c for c in commands.get("add-computer", []))
+
+
+def test_join_grants_remote_desktop_by_well_known_sid() -> None:
+    source = JOIN.read_text(encoding="utf-8")
+    assert "$RemoteDesktopUsersSid = 'S-1-5-32-555'" in source
+    assert any(
+        "-SID $RemoteDesktopUsersSid" in c for c in _commands(source)["add-localgroupmember"]
+    )
+    assert "Remote Desktop Users'" not in source  # never by the localized name
+
+
+def test_leave_removes_recursively_without_prompt_and_accepts_absent() -> None:
+    source = LEAVE.read_text(encoding="utf-8")
+    removes = _commands(source)["remove-adobject"]
+    assert len(removes) == 1
+    assert "-Recursive" in removes[0]
+    assert "-Confirm:$false" in removes[0]
+    assert "already absent" in source
+
+
+def test_leave_reads_the_password_itself() -> None:
+    commands = _commands(LEAVE.read_text(encoding="utf-8"))
+    assert any("-WithDecryption $true" in c for c in commands["get-ssmparameter"])
+    assert "get-secsecretvalue" in commands
