@@ -1,0 +1,538 @@
+"""The one place where moto's gaps are patched for the end-to-end environment.
+
+moto 5.2.5 serves every API the local environment applies, but a few behaviours the scenario
+depends on differ from AWS. Each patch below reproduces the AWS behaviour named in its docstring,
+and `tests/e2e/test_moto_patches.py` holds one test per patch that fails without it (and a strict
+xfail proving the gap is still there in unpatched moto, so a moto upgrade that fixes it shows up).
+
+Use `apply()` once in a process (the moto server of `tests.e2e.moto_server` does), or the
+`patched()` context manager in tests, which undoes every patch on exit.
+
+Only the scenario's needs are patched; everything else is moto as shipped.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from moto.awslambda.models import LambdaBackend
+from moto.core.responses import ActionResult
+from moto.ds.exceptions import EntityAlreadyExistsException
+from moto.ds.models import DirectoryServiceBackend, ds_backends
+from moto.ds.responses import DirectoryServiceResponse
+from moto.ec2.models import ec2_backends
+from moto.events.models import Rule, events_backends
+from moto.events.utils import EventTemplateParser
+from moto.sns.models import sns_backends
+from moto.sqs.models import Queue, sqs_backends
+from moto.ssm.models import Command, SimpleSystemManagerBackend
+from moto.ssm.responses import SimpleSystemManagerResponse
+from moto.utilities.arns import parse_arn
+
+#: JSON-lines file where the patched services record what they did (computers created, commands
+#: run): the harness reads it for the timeline. Never holds a password.
+JOURNAL_ENV = "MOTO_E2E_JOURNAL"
+
+_journal_lock = threading.Lock()
+
+
+def journal(kind: str, **fields: Any) -> None:
+    """Append one record to the journal file named by MOTO_E2E_JOURNAL (no-op without it)."""
+    path = os.environ.get(JOURNAL_ENV)
+    if not path:
+        return
+    record = {"kind": kind, "at": dt.datetime.now(dt.UTC).isoformat(), **fields}
+    with _journal_lock, open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+
+
+@dataclass
+class _Undo:
+    owner: Any
+    name: str
+    original: Any
+    existed: bool
+
+
+class _Patcher:
+    """setattr with a log, so every patch can be undone in reverse order."""
+
+    def __init__(self) -> None:
+        self.undo: list[_Undo] = []
+
+    def set(self, owner: Any, name: str, value: Any) -> None:
+        existed = name in vars(owner)
+        self.undo.append(_Undo(owner, name, vars(owner).get(name), existed))
+        setattr(owner, name, value)
+
+    def revert(self) -> None:
+        while self.undo:
+            item = self.undo.pop()
+            if item.existed:
+                setattr(item.owner, item.name, item.original)
+            else:
+                delattr(item.owner, item.name)
+
+
+# --------------------------------------------------------------------------------------------
+# EventBridge: SNS targets, SQS targets in the ARN's account/Region, bus-to-bus forwarding.
+# --------------------------------------------------------------------------------------------
+
+_ORIGINAL_SEND_TO_TARGETS = Rule.send_to_targets
+
+
+def _iso_time(value: Any) -> Any:
+    """EventBridge delivers `time` as ISO 8601 UTC without fractions; moto keeps epoch floats."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _is_number(value)):
+        moment = dt.datetime.fromtimestamp(float(value), tz=dt.UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _delivered_event(target: dict[str, Any], event: dict[str, Any]) -> Any:
+    """What a target receives: the whole event (AWS) unless the target transforms its input."""
+    if "InputTransformer" in target:
+        transformer = target["InputTransformer"]
+        return EventTemplateParser.parse(
+            input_template=transformer.get("InputTemplate"),
+            input_paths_map=transformer.get("InputPathsMap", {}),
+            event=event,
+        )
+    if "Input" in target:
+        return json.loads(target["Input"])
+    delivered = {k: copy.deepcopy(v) for k, v in event.items() if k != "ingestion-time"}
+    delivered["time"] = _iso_time(delivered.get("time"))
+    return delivered
+
+
+def _forward_to_bus(bus_arn: str, event: dict[str, Any]) -> None:
+    """Deliver an event to another bus as it is: same id, account, Region, time and detail."""
+    arn = parse_arn(bus_arn)
+    backend = events_backends[arn.account][arn.region]
+    bus = backend.describe_event_bus(arn.resource_id)
+    for rule in list(bus.rules.values()):
+        if rule.state == "ENABLED":
+            rule.send_to_targets(copy.deepcopy(event))
+
+
+def _send_to_targets(self: Rule, original_event: Any, transform_input: bool = True) -> None:
+    """Rule.send_to_targets with the AWS behaviour for event-bus, SQS and SNS targets.
+
+    AWS: an event forwarded to another bus keeps its id, source account, Region and time; an SQS
+    or SNS target receives the event in the account and Region of the target's ARN; an SNS target
+    publishes the event JSON as the message. Each target is delivered independently: one failing
+    target does not stop the others (moto: an SNS target raised NotImplementedError, HTTP 500).
+    """
+    if not self.event_pattern.matches_event(original_event):
+        return
+    for target in list(self.targets):
+        arn = parse_arn(target["Arn"])
+        if arn.service == "events" and arn.resource_type == "event-bus":
+            _forward_to_bus(target["Arn"], original_event)
+        elif arn.service == "sqs":
+            body = _delivered_event(target, original_event) if transform_input else original_event
+            group_id = target.get("SqsParameters", {}).get("MessageGroupId")
+            sqs_backends[arn.account][arn.region].send_message(
+                queue_name=arn.resource_id,
+                message_body=json.dumps(body),
+                group_id=group_id,
+            )
+        elif arn.service == "sns":
+            body = _delivered_event(target, original_event) if transform_input else original_event
+            sns_backends[arn.account][arn.region].publish(
+                message=json.dumps(body), arn=target["Arn"]
+            )
+        else:
+            single = copy.copy(self)
+            single.targets = [target]
+            _ORIGINAL_SEND_TO_TARGETS(single, original_event, transform_input)
+
+
+def _patch_events(p: _Patcher) -> None:
+    p.set(Rule, "send_to_targets", _send_to_targets)
+
+
+# --------------------------------------------------------------------------------------------
+# SQS: SetQueueAttributes keeps the policy; RedrivePolicy is returned compact.
+# --------------------------------------------------------------------------------------------
+
+_ORIGINAL_SET_ATTRIBUTES = Queue._set_attributes
+_ORIGINAL_ATTRIBUTES = Queue.__dict__["attributes"]
+
+
+def _set_attributes(self: Queue, attributes: dict[str, Any], now: float | None = None) -> None:
+    """AWS: SetQueueAttributes changes only the attributes it names; a queue's Policy survives
+    an update of its other attributes (moto dropped it whenever `Policy` was absent)."""
+    kept = getattr(self, "policy", None)
+    _ORIGINAL_SET_ATTRIBUTES(self, attributes, now)
+    if "Policy" not in attributes:
+        self.policy = kept
+
+
+def _attributes(self: Queue) -> dict[str, Any]:
+    """AWS returns RedrivePolicy as compact JSON (moto: json.dumps with spaces)."""
+    result: dict[str, Any] = _ORIGINAL_ATTRIBUTES.fget(self)
+    if self.redrive_policy:
+        result["RedrivePolicy"] = json.dumps(self.redrive_policy, separators=(",", ":"))
+    return result
+
+
+def _patch_sqs_policy(p: _Patcher) -> None:
+    p.set(Queue, "_set_attributes", _set_attributes)
+
+
+def _patch_sqs_redrive(p: _Patcher) -> None:
+    p.set(Queue, "attributes", property(_attributes))
+
+
+# --------------------------------------------------------------------------------------------
+# Lambda: an SQS event source mapping does not deliver inside moto (the harness consumer does).
+# --------------------------------------------------------------------------------------------
+
+_ORIGINAL_CREATE_ESM = LambdaBackend.create_event_source_mapping
+
+
+def _create_event_source_mapping(self: LambdaBackend, spec: dict[str, Any]) -> Any:
+    """AWS: the mapping's poller reads the queue in batches and invokes the function; messages
+    stay in the queue until the function succeeds. moto invoked the function (Docker) on every
+    send with every visible message and, without Docker, pushed them towards the DLQ. The
+    mapping is kept (Get/List/Update work) but detached from the queue; the e2e consumer polls."""
+    esm = _ORIGINAL_CREATE_ESM(self, spec)
+    for queue in sqs_backends[self.account_id][self.region_name].queues.values():
+        if queue.lambda_event_source_mappings.get(esm.function_arn) is esm:
+            del queue.lambda_event_source_mappings[esm.function_arn]
+    return esm
+
+
+def _patch_lambda(p: _Patcher) -> None:
+    p.set(LambdaBackend, "create_event_source_mapping", _create_event_source_mapping)
+
+
+# --------------------------------------------------------------------------------------------
+# SSM: DescribeInstanceInformation, ListCommandInvocations, status-change events of SendCommand.
+# --------------------------------------------------------------------------------------------
+
+_ORIGINAL_SEND_COMMAND = SimpleSystemManagerBackend.send_command
+_ORIGINAL_TARGET_INSTANCES = Command._get_instance_ids_from_targets
+
+_FILTER_FIELDS = {
+    "InstanceIds": "InstanceId",
+    "PingStatus": "PingStatus",
+    "PlatformTypes": "PlatformType",
+    "ResourceType": "ResourceType",
+}
+
+
+def _ec2_instances(account_id: str, region: str) -> list[Any]:
+    backend = ec2_backends[account_id][region]
+    return [i for r in backend.reservations.values() for i in r.instances]
+
+
+def _platform_type(instance: Any) -> str:
+    return "Windows" if (instance.platform or "").lower() == "windows" else "Linux"
+
+
+def _instance_information(instance: Any) -> dict[str, Any]:
+    windows = _platform_type(instance) == "Windows"
+    return {
+        "InstanceId": instance.id,
+        "PingStatus": "Online",
+        "LastPingDateTime": dt.datetime.now(dt.UTC),
+        "AgentVersion": "3.3.0.0",
+        "IsLatestVersion": True,
+        "PlatformType": "Windows" if windows else "Linux",
+        "PlatformName": "Microsoft Windows Server 2022 Datacenter" if windows else "Amazon Linux",
+        "PlatformVersion": "10.0.20348" if windows else "2023",
+        "ResourceType": "EC2Instance",
+        "IPAddress": instance.private_ip,
+        "ComputerName": instance.private_dns_name,
+    }
+
+
+def describe_instance_information_backend(
+    self: SimpleSystemManagerBackend, filters: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """AWS: every running managed instance (SSM agent registered) of the account and Region,
+    with its PingStatus and PlatformType. Here every running EC2 instance is managed and
+    Online, as if its agent had registered at launch."""
+    infos = [
+        _instance_information(i)
+        for i in _ec2_instances(self.account_id, self.region_name)
+        if i.state == "running"
+    ]
+    for flt in filters:
+        key, values = flt["Key"], set(flt.get("Values") or flt.get("valueSet") or [])
+        if key in _FILTER_FIELDS:
+            field = _FILTER_FIELDS[key]
+            infos = [i for i in infos if i[field] in values]
+        elif key.startswith("tag:"):
+            tag_key = key[4:]
+            tagged = {
+                i.id
+                for i in _ec2_instances(self.account_id, self.region_name)
+                if {t["key"]: t["value"] for t in i.get_tags()}.get(tag_key) in values
+            }
+            infos = [i for i in infos if i["InstanceId"] in tagged]
+    return infos
+
+
+def _describe_instance_information(self: SimpleSystemManagerResponse) -> ActionResult:
+    filters = list(self._get_param("Filters") or [])
+    filters += [
+        {"Key": f["key"], "Values": f["valueSet"]}
+        for f in self._get_param("InstanceInformationFilterList") or []
+    ]
+    infos = describe_instance_information_backend(self.ssm_backend, filters)
+    return ActionResult({"InstanceInformationList": infos})
+
+
+def _list_command_invocations(self: SimpleSystemManagerResponse) -> ActionResult:
+    """AWS: one invocation per (command, instance), filterable by CommandId and InstanceId,
+    with the plugin outputs when Details is true."""
+    command_id = self._get_param("CommandId")
+    instance_id = self._get_param("InstanceId")
+    details = bool(self._get_param("Details", False))
+    if command_id:
+        commands = [self.ssm_backend.get_command_by_id(command_id)]
+    else:
+        commands = list(self.ssm_backend._commands)
+    invocations = []
+    for command in commands:
+        for inv in command.invocations:
+            if instance_id and inv["InstanceId"] != instance_id:
+                continue
+            item = {
+                "CommandId": command.command_id,
+                "InstanceId": inv["InstanceId"],
+                "Comment": command.comment,
+                "DocumentName": command.document_name,
+                "DocumentVersion": "$DEFAULT",
+                "RequestedDateTime": command.requested_date_time,
+                "Status": inv["Status"],
+                "StatusDetails": inv["StatusDetails"],
+                "StandardOutputUrl": "",
+                "StandardErrorUrl": "",
+                "ServiceRole": command.service_role_arn,
+            }
+            if details:
+                item["CommandPlugins"] = [
+                    {
+                        "Name": inv["PluginName"],
+                        "Status": inv["Status"],
+                        "StatusDetails": inv["StatusDetails"],
+                        "ResponseCode": inv["ResponseCode"],
+                        "Output": inv["StandardOutputContent"],
+                    }
+                ]
+            invocations.append(item)
+    return ActionResult({"CommandInvocations": invocations})
+
+
+def _document_plugin(backend: SimpleSystemManagerBackend, name: str | None) -> str:
+    documents = backend._documents.get(name or "")
+    if documents is None:
+        return "aws:runShellScript"
+    content = documents.get_default_version().content_json or {}
+    steps = content.get("mainSteps") or []
+    return str(steps[0].get("action", "aws:runShellScript")) if steps else "aws:runShellScript"
+
+
+def _status_event(command: Command, instance_id: str, status: str, region: str) -> dict[str, Any]:
+    requested = command.requested_date_time.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return {
+        "Source": "aws.ssm",
+        "DetailType": "EC2 Command Invocation Status-change Notification",
+        "Resources": [f"arn:aws:ec2:{region}:{command.account_id}:instance/{instance_id}"],
+        "Detail": json.dumps(
+            {
+                "command-id": command.command_id,
+                "document-name": command.document_name,
+                "instance-id": instance_id,
+                "requested-date-time": requested,
+                "status": status,
+            }
+        ),
+    }
+
+
+def _get_instance_ids_from_targets(self: Command) -> list[str]:
+    """AWS: a command sent with InstanceIds and no Targets runs on those instances only (moto
+    read "no targets" as "no filter" and ran it on every instance of the account and Region)."""
+    if not self.targets:
+        return []
+    return list(_ORIGINAL_TARGET_INSTANCES(self))
+
+
+def _send_command(self: SimpleSystemManagerBackend, **kwargs: Any) -> Command:
+    """AWS: Run Command runs the document on each instance and, for each invocation, emits
+    `EC2 Command Invocation Status-change Notification` on the default event bus of the
+    instance's account and Region. Here each invocation succeeds at once (no script runs); its
+    plugin is the document's first step; the event travels the normal routing. Parameters are
+    journaled by name only (values may hold a one-time password)."""
+    command = _ORIGINAL_SEND_COMMAND(self, **kwargs)
+    plugin = _document_plugin(self, command.document_name)
+    for inv in command.invocations:
+        inv["PluginName"] = plugin
+    journal(
+        "ssm.send_command",
+        account=self.account_id,
+        region=self.region_name,
+        command_id=command.command_id,
+        document=command.document_name,
+        instances=sorted(command.instance_ids),
+        parameter_names=sorted(command.parameters),
+    )
+    events = events_backends[self.account_id][self.region_name]
+    for instance_id in command.instance_ids:
+        events.put_events([_status_event(command, instance_id, "Success", self.region_name)])
+    return command
+
+
+def _patch_ssm_send_command(p: _Patcher) -> None:
+    p.set(SimpleSystemManagerBackend, "send_command", _send_command)
+    p.set(Command, "_get_instance_ids_from_targets", _get_instance_ids_from_targets)
+
+
+def _patch_ssm_instance_information(p: _Patcher) -> None:
+    p.set(
+        SimpleSystemManagerResponse,
+        "describe_instance_information",
+        _describe_instance_information,
+    )
+
+
+def _patch_ssm_command_invocations(p: _Patcher) -> None:
+    p.set(SimpleSystemManagerResponse, "list_command_invocations", _list_command_invocations)
+
+
+# --------------------------------------------------------------------------------------------
+# Directory Service: a minimal CreateComputer.
+# --------------------------------------------------------------------------------------------
+
+_COMPUTERS_ATTR = "e2e_computers"
+
+
+def create_computer_backend(
+    self: DirectoryServiceBackend,
+    *,
+    directory_id: str,
+    computer_name: str,
+    password: str,
+    ou: str | None,
+    attributes: list[dict[str, str]] | None,
+) -> dict[str, Any]:
+    """AWS: CreateComputer creates a computer object with the given password in the directory
+    (in `OrganizationalUnitDistinguishedName`, default the Computers container); an existing
+    name fails with EntityAlreadyExistsException. The password is not kept here."""
+    self._validate_directory_id(directory_id)
+    directory = self.directories[directory_id]
+    computers: dict[str, dict[str, Any]] = self.__dict__.setdefault(_COMPUTERS_ATTR, {})
+    key = f"{directory_id}/{computer_name.upper()}"
+    if key in computers:
+        raise EntityAlreadyExistsException(f"Computer {computer_name} already exists.")
+    base_dn = ",".join(f"DC={part}" for part in directory.name.split("."))
+    container = ou or f"CN=Computers,{base_dn}"
+    computer = {
+        "ComputerId": f"S-1-5-21-{uuid.uuid4().int % 10**10}-{len(computers) + 1000}",
+        "ComputerName": computer_name,
+        "ComputerAttributes": [
+            {"Name": "DistinguishedName", "Value": f"CN={computer_name},{container}"},
+            {"Name": "WindowsSamName", "Value": f"{computer_name}$"},
+            *(attributes or []),
+        ],
+    }
+    computers[key] = computer
+    journal(
+        "ds.create_computer",
+        account=self.account_id,
+        region=self.region_name,
+        directory_id=directory_id,
+        computer=computer_name,
+        dn=computer["ComputerAttributes"][0]["Value"],
+        password_given=bool(password),
+    )
+    return computer
+
+
+def computers_of(account_id: str, region: str) -> dict[str, dict[str, Any]]:
+    """The computers created in one account and Region (for tests in the same process)."""
+    backend = ds_backends[account_id][region]
+    return dict(backend.__dict__.get(_COMPUTERS_ATTR, {}))
+
+
+def _create_computer(self: DirectoryServiceResponse) -> ActionResult:
+    computer = create_computer_backend(
+        self.ds_backend,
+        directory_id=self._get_param("DirectoryId"),
+        computer_name=self._get_param("ComputerName"),
+        password=self._get_param("Password"),
+        ou=self._get_param("OrganizationalUnitDistinguishedName"),
+        attributes=self._get_param("ComputerAttributes"),
+    )
+    return ActionResult({"Computer": computer})
+
+
+def _patch_ds(p: _Patcher) -> None:
+    p.set(DirectoryServiceResponse, "create_computer", _create_computer)
+
+
+# --------------------------------------------------------------------------------------------
+
+#: every patch by name; tests/e2e/test_moto_patches.py proves each one with the others applied
+PATCHES: dict[str, Callable[[_Patcher], None]] = {
+    "events.targets": _patch_events,
+    "sqs.policy": _patch_sqs_policy,
+    "sqs.redrive": _patch_sqs_redrive,
+    "lambda.esm": _patch_lambda,
+    "ssm.send_command": _patch_ssm_send_command,
+    "ssm.instance_information": _patch_ssm_instance_information,
+    "ssm.command_invocations": _patch_ssm_command_invocations,
+    "ds.create_computer": _patch_ds,
+}
+
+_applied: _Patcher | None = None
+
+
+def apply() -> None:
+    """Apply every patch for the rest of the process (idempotent)."""
+    global _applied  # noqa: PLW0603
+    if _applied is not None:
+        return
+    patcher = _Patcher()
+    for install in PATCHES.values():
+        install(patcher)
+    _applied = patcher
+
+
+@contextmanager
+def patched(exclude: frozenset[str] = frozenset()) -> Iterator[None]:
+    """Apply every patch (but those named in `exclude`) for the duration of the block, then
+    restore moto as shipped."""
+    unknown = exclude - PATCHES.keys()
+    if unknown:
+        raise KeyError(f"unknown patches: {sorted(unknown)}")
+    patcher = _Patcher()
+    try:
+        for name, install in PATCHES.items():
+            if name not in exclude:
+                install(patcher)
+        yield
+    finally:
+        patcher.revert()
