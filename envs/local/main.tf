@@ -1,0 +1,83 @@
+# The whole organization on the local emulator: the hub account 123456789012 (directory Region
+# us-east-1, spoke-region eu-west-1) and two workload accounts with spoke-account in both Regions.
+
+locals {
+  hub_account_id       = "123456789012"
+  workload_account_ids = ["111111111111", "222222222222"]
+}
+
+module "hub" {
+  source = "../../modules/hub"
+
+  account_id              = local.hub_account_id
+  allowed_account_ids     = local.workload_account_ids
+  name_prefix             = var.name_prefix
+  queue_delay_seconds     = var.queue_delay_seconds
+  spoke_regions           = ["eu-west-1"]
+  join_password_parameter = var.join_password_parameter_name
+  directory               = var.directory
+  lambda_zip_path         = var.lambda_zip_path
+  lambda_zip_hash         = filebase64sha256(var.lambda_zip_path)
+  lambda_config = {
+    event_source_mapping_enabled = var.event_source_mapping_enabled
+    log_retention_days           = 7
+  }
+  tags = var.tags
+}
+
+module "hub_euw1" {
+  source    = "../../modules/spoke-region"
+  providers = { aws = aws.hub_euw1, aws.hub = aws }
+
+  account_id          = local.hub_account_id
+  allowed_account_ids = local.workload_account_ids
+  name_prefix         = var.name_prefix
+  hub_queue_arn       = module.hub.queue_arn
+  tags                = var.tags
+}
+
+module "w1_use1" {
+  source    = "../../modules/spoke-account"
+  providers = { aws = aws.w1_use1 }
+
+  account_id               = "111111111111"
+  hub_account_id           = local.hub_account_id
+  hub_lambda_role_arn      = module.hub.lambda_role_arn
+  create_account_resources = true
+  name_prefix              = var.name_prefix
+  tags                     = var.tags
+}
+
+module "w1_euw1" {
+  source    = "../../modules/spoke-account"
+  providers = { aws = aws.w1_euw1 }
+
+  account_id          = "111111111111"
+  hub_account_id      = local.hub_account_id
+  hub_lambda_role_arn = module.hub.lambda_role_arn
+  name_prefix         = var.name_prefix
+  tags                = var.tags
+}
+
+module "w2_use1" {
+  source    = "../../modules/spoke-account"
+  providers = { aws = aws.w2_use1 }
+
+  account_id               = "222222222222"
+  hub_account_id           = local.hub_account_id
+  hub_lambda_role_arn      = module.hub.lambda_role_arn
+  create_account_resources = true
+  name_prefix              = var.name_prefix
+  tags                     = var.tags
+}
+
+module "w2_euw1" {
+  source    = "../../modules/spoke-account"
+  providers = { aws = aws.w2_euw1 }
+
+  account_id          = "222222222222"
+  hub_account_id      = local.hub_account_id
+  hub_lambda_role_arn = module.hub.lambda_role_arn
+  name_prefix         = var.name_prefix
+  tags                = var.tags
+}

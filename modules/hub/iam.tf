@@ -1,0 +1,134 @@
+# The Lambda's execution role: least privilege, every statement scoped to this module's resources.
+
+data "aws_iam_policy_document" "lambda_trust" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [var.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "lambda" {
+  name               = local.lambda_role_name
+  description        = "Execution role of the ${var.name_prefix} Lambda"
+  assume_role_policy = data.aws_iam_policy_document.lambda_trust.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "lambda" {
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.lambda.arn}:*"]
+  }
+
+  statement {
+    sid       = "AssumeSpokeRoles"
+    actions   = ["sts:AssumeRole"]
+    resources = ["arn:${local.partition}:iam::*:role/${local.spoke_role_name}"]
+  }
+
+  statement {
+    sid = "Tables"
+    actions = [
+      "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
+      "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+    ]
+    resources = [local.config_table_arn, aws_dynamodb_table.state.arn]
+  }
+
+  statement {
+    sid       = "Queue"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
+    resources = [aws_sqs_queue.this.arn]
+  }
+
+  statement {
+    sid       = "DeadLetterQueue"
+    actions   = ["sqs:SendMessage", "sqs:GetQueueAttributes"]
+    resources = [aws_sqs_queue.dlq.arn]
+  }
+
+  statement {
+    sid       = "HubKey"
+    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+
+  statement {
+    sid       = "JoinPassword"
+    actions   = local.join_password_is_param ? ["ssm:GetParameter"] : ["secretsmanager:GetSecretValue"]
+    resources = [local.join_password_is_param ? local.join_password_arn : "${local.join_password_arn}*"]
+  }
+
+  dynamic "statement" {
+    for_each = length(var.directory.directory_ids) > 0 ? [1] : []
+    content {
+      sid       = "DirectoryServiceCreateComputer"
+      actions   = ["ds:CreateComputer"]
+      resources = [for id in var.directory.directory_ids : "arn:${local.partition}:ds:${local.directory_region}:${var.account_id}:directory/${id}"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.create_leave_document ? [1] : []
+    content {
+      sid       = "LeaveDocument"
+      actions   = ["ssm:SendCommand"]
+      resources = ["arn:${local.partition}:ssm:${local.directory_region}:${var.account_id}:document/${local.leave_document}"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.create_leave_document ? [1] : []
+    content {
+      sid       = "LeaveOnAdToolsHost"
+      actions   = ["ssm:SendCommand"]
+      resources = ["arn:${local.partition}:ec2:${local.directory_region}:${var.account_id}:instance/*"]
+      condition {
+        test     = "StringEquals"
+        variable = "ssm:resourceTag/${var.directory.ad_tools_host_tag.key}"
+        values   = [var.directory.ad_tools_host_tag.value]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.create_leave_document ? [1] : []
+    content {
+      # Describe and command-status calls support no resource-level permissions.
+      sid       = "FindAdToolsHostAndReadCommands"
+      actions   = ["ec2:DescribeInstances", "ssm:GetCommandInvocation", "ssm:ListCommandInvocations"]
+      resources = ["*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.lambda_config.tracing ? [1] : []
+    content {
+      sid       = "XRay"
+      actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+      resources = ["*"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "lambda" {
+  name   = "${var.name_prefix}-lambda"
+  role   = aws_iam_role.lambda.id
+  policy = data.aws_iam_policy_document.lambda.json
+}
+
+# ENI management for the optional VPC attachment (ldap adapter): AWS's managed policy.
+resource "aws_iam_role_policy_attachment" "vpc" {
+  count      = var.vpc_config == null ? 0 : 1
+  role       = aws_iam_role.lambda.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+}

@@ -1,0 +1,105 @@
+# One customer-managed key for the hub's queues, alarm topic, tables and log group. The key
+# policy lets only this account's IAM, the Lambda role and the AWS services that deliver to or
+# store these resources use it; no other account.
+
+resource "aws_kms_key" "this" {
+  description             = "${var.name_prefix}: queues, topics, tables and logs of the AD join hub"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.kms.json
+  tags                    = var.tags
+}
+
+resource "aws_kms_alias" "this" {
+  name          = "alias/${var.name_prefix}"
+  target_key_id = aws_kms_key.this.key_id
+}
+
+data "aws_iam_policy_document" "kms" {
+  #checkov:skip=CKV_AWS_109:Key policies apply to this key only; the root statement delegates to IAM in this account.
+  #checkov:skip=CKV_AWS_111:Key policies apply to this key only; the root statement delegates to IAM in this account.
+  #checkov:skip=CKV_AWS_356:In a key policy "*" is this key.
+  statement {
+    sid       = "AccountIam"
+    actions   = ["kms:*"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${var.account_id}:root"]
+    }
+  }
+
+  statement {
+    sid       = "LambdaUse"
+    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:DescribeKey"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.lambda.arn]
+    }
+  }
+
+  statement {
+    sid       = "EventBridgeToQueue"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [var.account_id]
+    }
+  }
+
+  # The spoke-region topics deliver to the encrypted queue across Regions.
+  dynamic "statement" {
+    for_each = length(local.spoke_topic_arns) > 0 ? [1] : []
+    content {
+      sid       = "SpokeTopicsToQueue"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+      resources = ["*"]
+      principals {
+        type        = "Service"
+        identifiers = ["sns.amazonaws.com"]
+      }
+      condition {
+        test     = "ArnEquals"
+        variable = "aws:SourceArn"
+        values   = local.spoke_topic_arns
+      }
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchAlarmsToTopic"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [var.account_id]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchLogs"
+    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${local.region}.${local.dns_sfx}"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = [local.log_group_arn]
+    }
+  }
+}

@@ -1,0 +1,84 @@
+# The Lambda that consumes the domain-join queue, its log group and its event source mapping.
+
+resource "aws_cloudwatch_log_group" "lambda" {
+  name              = local.log_group_name
+  retention_in_days = var.lambda_config.log_retention_days
+  kms_key_id        = aws_kms_key.this.arn
+  tags              = var.tags
+}
+
+resource "aws_lambda_function" "this" {
+  #checkov:skip=CKV_AWS_116:An SQS-triggered function: failed records return to the queue, whose redrive policy sends them to the module's DLQ.
+  #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile; the zip is built reproducibly and pinned by its hash.
+  #checkov:skip=CKV_AWS_117:The VPC attachment is optional (var.vpc_config); only the ldap adapter needs a path to the domain controllers.
+  #checkov:skip=CKV_AWS_115:Concurrency is bounded by the event source mapping's maximum concurrency; reserved concurrency is optional (lambda_config.reserved_concurrency).
+  #checkov:skip=CKV_AWS_50:X-Ray tracing is optional (lambda_config.tracing); PassThrough is the default.
+  function_name                  = local.function_name
+  description                    = "Joins EC2 instances to Active Directory and removes them on termination"
+  role                           = aws_iam_role.lambda.arn
+  runtime                        = "python3.12"
+  handler                        = "adjoin.handler.lambda_handler"
+  filename                       = var.lambda_zip_path
+  source_code_hash               = var.lambda_zip_hash
+  timeout                        = var.lambda_config.timeout
+  memory_size                    = var.lambda_config.memory_size
+  reserved_concurrent_executions = var.lambda_config.reserved_concurrency
+  kms_key_arn                    = aws_kms_key.this.arn
+
+  environment {
+    variables = {
+      CONFIG_TABLE_NAME            = local.config_table_name
+      STATE_TABLE_NAME             = aws_dynamodb_table.state.name
+      HUB_ACCOUNT_ID               = var.account_id
+      QUEUE_URL                    = aws_sqs_queue.this.url
+      DLQ_URL                      = aws_sqs_queue.dlq.url
+      SPOKE_ROLE_NAME              = local.spoke_role_name
+      LINUX_JOIN_DOCUMENT          = local.linux_join_document
+      WINDOWS_JOIN_DOCUMENT        = local.windows_join_document
+      LEAVE_DOCUMENT               = local.leave_document
+      AD_TOOLS_HOST_TAG            = "${var.directory.ad_tools_host_tag.key}=${var.directory.ad_tools_host_tag.value}"
+      DIRECTORY_ADAPTER            = var.directory.adapter
+      LEAVE_ADAPTER                = var.directory.leave_adapter
+      DIRECTORY_REGION             = local.directory_region
+      COMPUTER_NAME_PREFIX         = var.directory.computer_name_prefix
+      CONFIG_CACHE_TTL_SECONDS     = tostring(var.lambda_config.config_cache_ttl_seconds)
+      RETRY_BASE_SECONDS           = tostring(var.lambda_config.retry_base_seconds)
+      RETRY_MAX_SECONDS            = tostring(var.lambda_config.retry_max_seconds)
+      POWERTOOLS_SERVICE_NAME      = var.name_prefix
+      POWERTOOLS_METRICS_NAMESPACE = var.lambda_config.powertools_metrics_namespace
+      LOG_LEVEL                    = var.lambda_config.log_level
+    }
+  }
+
+  tracing_config {
+    mode = var.lambda_config.tracing ? "Active" : "PassThrough"
+  }
+
+  dynamic "vpc_config" {
+    for_each = var.vpc_config == null ? [] : [var.vpc_config]
+    content {
+      subnet_ids         = vpc_config.value.subnet_ids
+      security_group_ids = vpc_config.value.security_group_ids
+    }
+  }
+
+  tags = var.tags
+
+  depends_on = [
+    aws_cloudwatch_log_group.lambda,
+    aws_iam_role_policy.lambda,
+  ]
+}
+
+resource "aws_lambda_event_source_mapping" "this" {
+  event_source_arn                   = aws_sqs_queue.this.arn
+  function_name                      = aws_lambda_function.this.arn
+  enabled                            = var.lambda_config.event_source_mapping_enabled
+  batch_size                         = var.lambda_config.batch_size
+  maximum_batching_window_in_seconds = var.lambda_config.batching_window_seconds
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  scaling_config {
+    maximum_concurrency = var.lambda_config.maximum_concurrency
+  }
+}

@@ -1,0 +1,57 @@
+# Shared names and ARNs. Everything is derived from name_prefix, account_id and the provider's
+# Region and partition, so the plan needs no call to AWS and the spoke modules can compute the
+# same names on their side.
+
+data "aws_partition" "current" {}
+
+data "aws_region" "current" {}
+
+locals {
+  partition = data.aws_partition.current.partition
+  region    = data.aws_region.current.name
+  dns_sfx   = data.aws_partition.current.dns_suffix
+
+  directory_region = coalesce(var.directory.region, local.region)
+
+  event_bus_name         = "${var.name_prefix}-bus"
+  queue_name             = "${var.name_prefix}-queue"
+  dlq_name               = "${var.name_prefix}-dlq"
+  function_name          = var.name_prefix
+  lambda_role_name       = "${var.name_prefix}-lambda"
+  spoke_role_name        = "${var.name_prefix}-spoke"
+  linux_join_document    = "${var.name_prefix}-linux-join"
+  windows_join_document  = "${var.name_prefix}-windows-join"
+  leave_document         = "${var.name_prefix}-leave"
+  spoke_topic_name       = "${var.name_prefix}-events"
+  log_group_name         = "/aws/lambda/${local.function_name}"
+  create_config_table    = var.existing_config_table_name == null
+  config_table_name      = coalesce(var.existing_config_table_name, "${var.name_prefix}-config")
+  state_table_name       = "${var.name_prefix}-state"
+  create_leave_document  = var.directory.leave_adapter == "ad_tools_host"
+  join_password_is_param = !startswith(var.join_password_parameter, "arn:")
+
+  # ARNs known before apply (no cycle between the queue, the key and the spoke topics).
+  lambda_role_arn  = "arn:${local.partition}:iam::${var.account_id}:role/${local.lambda_role_name}"
+  spoke_topic_arns = sort([for r in var.spoke_regions : "arn:${local.partition}:sns:${r}:${var.account_id}:${local.spoke_topic_name}"])
+  config_table_arn = "arn:${local.partition}:dynamodb:${local.region}:${var.account_id}:table/${local.config_table_name}"
+  log_group_arn    = "arn:${local.partition}:logs:${local.region}:${var.account_id}:log-group:${local.log_group_name}"
+  join_password_arn = (
+    local.join_password_is_param
+    ? "arn:${local.partition}:ssm:${local.region}:${var.account_id}:parameter/${trimprefix(var.join_password_parameter, "/")}"
+    : var.join_password_parameter
+  )
+
+  # Event patterns shared with modules/spoke-region and modules/spoke-account.
+  ec2_state_pattern = {
+    source        = ["aws.ec2"]
+    "detail-type" = ["EC2 Instance State-change Notification"]
+    detail        = { state = ["running", "terminated"] }
+  }
+  ssm_command_pattern = {
+    source        = ["aws.ssm"]
+    "detail-type" = ["EC2 Command Invocation Status-change Notification"]
+    detail        = { "document-name" = [local.linux_join_document, local.windows_join_document] }
+  }
+
+  alarm_actions = concat(aws_sns_topic.alarms[*].arn, var.alarms.actions)
+}

@@ -1,0 +1,206 @@
+variable "account_id" {
+  description = "The hub (security) account id. Taken as an input so a plan needs no call to AWS."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]{12}$", var.account_id))
+    error_message = "account_id must be a 12-digit AWS account id."
+  }
+}
+
+variable "alarms" {
+  description = "CloudWatch alarms (DLQ depth, Lambda errors, JoinFailed, Rejected): create a KMS-encrypted SNS topic for them and/or send them to existing actions (ARNs)."
+  type = object({
+    create_sns_topic = optional(bool, true)
+    actions          = optional(list(string), [])
+  })
+  default  = {}
+  nullable = false
+}
+
+variable "allowed_account_ids" {
+  description = "Accounts allowed to put events on the hub bus. Exactly one of organization_id and allowed_account_ids must be set."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for id in var.allowed_account_ids : can(regex("^[0-9]{12}$", id))])
+    error_message = "allowed_account_ids must hold 12-digit AWS account ids."
+  }
+}
+
+variable "directory" {
+  description = "Directory settings passed to the Lambda: default join adapter (ds|ldap), default leave adapter (ldap|ad_tools_host|none), Directory Service directory ids the Lambda may call CreateComputer on, the directory Region (null: this Region), the AD tools host tag and the computer name prefix."
+  type = object({
+    adapter              = optional(string, "ds")
+    leave_adapter        = optional(string, "ad_tools_host")
+    directory_ids        = optional(list(string), [])
+    region               = optional(string)
+    ad_tools_host_tag    = optional(object({ key = string, value = string }), { key = "adToolsHost", value = "true" })
+    computer_name_prefix = optional(string, "EC2")
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = contains(["ds", "ldap"], var.directory.adapter)
+    error_message = "directory.adapter must be ds or ldap."
+  }
+  validation {
+    condition     = contains(["ldap", "ad_tools_host", "none"], var.directory.leave_adapter)
+    error_message = "directory.leave_adapter must be ldap, ad_tools_host or none."
+  }
+  validation {
+    condition     = alltrue([for id in var.directory.directory_ids : can(regex("^d-[0-9a-f]{10}$", id))])
+    error_message = "directory.directory_ids must be Directory Service ids (d-0123456789)."
+  }
+  validation {
+    condition     = var.directory.region == null || can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", coalesce(var.directory.region, "x")))
+    error_message = "directory.region must be a Region name such as us-east-1."
+  }
+  validation {
+    condition     = can(regex("^[A-Z0-9]{1,4}$", var.directory.computer_name_prefix)) && !can(regex("^[0-9]+$", var.directory.computer_name_prefix))
+    error_message = "directory.computer_name_prefix must be 1-4 characters of [A-Z0-9], not all digits."
+  }
+}
+
+variable "existing_config_table_name" {
+  description = "Name of an existing config table (key accountId, for example the seed's) to use instead of creating one. null creates the table."
+  type        = string
+  default     = null
+}
+
+variable "join_password_parameter" {
+  description = "Where the join user's password lives in the hub: an SSM SecureString parameter name (/path/name) or a Secrets Manager secret ARN. Only the name: the password never enters Terraform."
+  type        = string
+
+  validation {
+    condition     = can(regex("^(/?[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*|arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+)$", var.join_password_parameter))
+    error_message = "join_password_parameter must be an SSM parameter name or a Secrets Manager secret ARN."
+  }
+}
+
+variable "lambda_config" {
+  description = "The Lambda and its event source mapping: batch size, batching window (s), maximum concurrency, timeout (s), memory (MiB), reserved concurrency (null: none), X-Ray tracing, log level, log retention (days), whether the event source mapping is enabled, retry backoff and config cache settings."
+  type = object({
+    batch_size                   = optional(number, 100)
+    batching_window_seconds      = optional(number, 5)
+    maximum_concurrency          = optional(number, 5)
+    timeout                      = optional(number, 120)
+    memory_size                  = optional(number, 256)
+    reserved_concurrency         = optional(number)
+    tracing                      = optional(bool, false)
+    log_level                    = optional(string, "INFO")
+    log_retention_days           = optional(number, 365)
+    event_source_mapping_enabled = optional(bool, true)
+    retry_base_seconds           = optional(number, 30)
+    retry_max_seconds            = optional(number, 3600)
+    config_cache_ttl_seconds     = optional(number, 60)
+    powertools_metrics_namespace = optional(string, "ADJoin")
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = var.lambda_config.batch_size >= 1 && var.lambda_config.batch_size <= 10000
+    error_message = "lambda_config.batch_size must be between 1 and 10000."
+  }
+  validation {
+    condition     = var.lambda_config.batching_window_seconds >= 0 && var.lambda_config.batching_window_seconds <= 300 && (var.lambda_config.batch_size <= 10 || var.lambda_config.batching_window_seconds >= 1)
+    error_message = "lambda_config.batching_window_seconds must be 0-300, and at least 1 when batch_size is above 10."
+  }
+  validation {
+    condition     = var.lambda_config.maximum_concurrency >= 2 && var.lambda_config.maximum_concurrency <= 1000
+    error_message = "lambda_config.maximum_concurrency must be between 2 and 1000."
+  }
+  validation {
+    condition     = var.lambda_config.timeout >= 1 && var.lambda_config.timeout <= 900
+    error_message = "lambda_config.timeout must be between 1 and 900 seconds."
+  }
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.lambda_config.log_level)
+    error_message = "lambda_config.log_level must be DEBUG, INFO, WARNING or ERROR."
+  }
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.lambda_config.log_retention_days)
+    error_message = "lambda_config.log_retention_days must be a CloudWatch Logs retention value (1, 3, 5, 7, 14, 30, ... 3653)."
+  }
+}
+
+variable "lambda_zip_hash" {
+  description = "Base64-encoded SHA-256 of the Lambda zip (filebase64sha256 of lambda_zip_path); a change redeploys the code."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+/]{43}=$", var.lambda_zip_hash))
+    error_message = "lambda_zip_hash must be a base64-encoded SHA-256 (44 characters)."
+  }
+}
+
+variable "lambda_zip_path" {
+  description = "Path of the Lambda zip built by `make package` (build/adjoin-lambda.zip)."
+  type        = string
+}
+
+variable "name_prefix" {
+  description = "Prefix of every name (bus, queues, tables, function, roles, documents). Spoke modules must use the same value."
+  type        = string
+  default     = "ad-join"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}$", var.name_prefix))
+    error_message = "name_prefix must be 2-31 characters of [a-z0-9-], starting with a letter."
+  }
+}
+
+variable "organization_id" {
+  description = "AWS Organizations id (o-xxxxxxxxxx) whose accounts may put events on the hub bus. Exactly one of organization_id and allowed_account_ids must be set."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.organization_id == null || can(regex("^o-[a-z0-9]{10,32}$", coalesce(var.organization_id, "x")))
+    error_message = "organization_id must look like o-xxxxxxxxxx."
+  }
+}
+
+variable "queue_delay_seconds" {
+  description = "Seconds the domain-join queue holds each new message, so instances can finish user data and agent installs (0-900)."
+  type        = number
+  default     = 300
+  nullable    = false
+
+  validation {
+    condition     = var.queue_delay_seconds >= 0 && var.queue_delay_seconds <= 900 && floor(var.queue_delay_seconds) == var.queue_delay_seconds
+    error_message = "queue_delay_seconds must be a whole number between 0 and 900."
+  }
+}
+
+variable "spoke_regions" {
+  description = "Other Regions where modules/spoke-region runs in this account; the queue and key policies admit their SNS topics (ARNs computed from name_prefix)."
+  type        = set(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for r in var.spoke_regions : can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", r))])
+    error_message = "spoke_regions must hold Region names such as eu-west-1."
+  }
+}
+
+variable "tags" {
+  description = "Tags merged into every taggable resource."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+}
+
+variable "vpc_config" {
+  description = "Attach the Lambda to the directory's VPC (needed by the ldap adapter): subnet ids and security group ids. null: no VPC."
+  type = object({
+    subnet_ids         = list(string)
+    security_group_ids = list(string)
+  })
+  default = null
+}

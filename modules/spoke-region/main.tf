@@ -1,0 +1,31 @@
+# Names shared with modules/hub (which computes this topic's ARN from name_prefix) and
+# modules/spoke-account (which computes this bus's ARN).
+
+data "aws_partition" "current" {}
+
+data "aws_region" "current" {}
+
+# The hub's Region, from the aws.hub provider: this module must run in another Region.
+data "aws_region" "hub" {
+  provider = aws.hub
+}
+
+locals {
+  partition             = data.aws_partition.current.partition
+  region                = data.aws_region.current.name
+  event_bus_name        = "${var.name_prefix}-bus"
+  topic_name            = "${var.name_prefix}-events"
+  linux_join_document   = "${var.name_prefix}-linux-join"
+  windows_join_document = "${var.name_prefix}-windows-join"
+
+  ec2_state_pattern = {
+    source        = ["aws.ec2"]
+    "detail-type" = ["EC2 Instance State-change Notification"]
+    detail        = { state = ["running", "terminated"] }
+  }
+  ssm_command_pattern = {
+    source        = ["aws.ssm"]
+    "detail-type" = ["EC2 Command Invocation Status-change Notification"]
+    detail        = { "document-name" = [local.linux_join_document, local.windows_join_document] }
+  }
+}

@@ -1,0 +1,24 @@
+output "event_bus_arn" {
+  description = "ARN of the regional bus (target of the spoke rules in this Region)."
+  value       = aws_cloudwatch_event_bus.this.arn
+}
+
+output "event_bus_name" {
+  description = "Name of the regional bus."
+  value       = aws_cloudwatch_event_bus.this.name
+}
+
+output "kms_key_arn" {
+  description = "ARN of the regional key encrypting the topic."
+  value       = aws_kms_key.this.arn
+}
+
+output "subscription_arn" {
+  description = "ARN of the hub queue's subscription to the topic."
+  value       = aws_sns_topic_subscription.hub_queue.arn
+}
+
+output "topic_arn" {
+  description = "ARN of the regional events topic."
+  value       = aws_sns_topic.this.arn
+}

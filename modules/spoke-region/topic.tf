@@ -1,0 +1,38 @@
+# The regional topic and the hub queue's cross-Region subscription. A subscription lives in its
+# topic's Region, so it is created with this module's default provider; the hub queue policy
+# already admits this topic (modules/hub computes its ARN from name_prefix and spoke_regions).
+
+resource "aws_sns_topic" "this" {
+  name              = local.topic_name
+  kms_master_key_id = aws_kms_key.this.arn
+  tags              = var.tags
+}
+
+data "aws_iam_policy_document" "topic" {
+  statement {
+    sid       = "RegionalBusRules"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.this.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_cloudwatch_event_rule.ec2_state.arn, aws_cloudwatch_event_rule.ssm_command.arn]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "this" {
+  arn    = aws_sns_topic.this.arn
+  policy = data.aws_iam_policy_document.topic.json
+}
+
+resource "aws_sns_topic_subscription" "hub_queue" {
+  topic_arn            = aws_sns_topic.this.arn
+  protocol             = "sqs"
+  endpoint             = var.hub_queue_arn
+  raw_message_delivery = true
+}
