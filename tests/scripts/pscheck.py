@@ -149,12 +149,18 @@ def ssm_parameters_read(source: str) -> set[str]:
     return set(SSM_VARIABLE.findall(_without_comments(source)))
 
 
+# What SSM substitutes in a document's content: `{{ name }}`, `{{ssm:/p}}`, `{{ resolve:... }}`.
+SSM_REFERENCE = re.compile(r"\{\{\s*[A-Za-z0-9_.:/-]+\s*\}\}")
+
+
 def interpolation_problems(source: str) -> list[str]:
-    """`{{` anywhere, comments included: SSM would substitute it in the document content."""
+    """A `{{ name }}` reference anywhere, comments included: SSM substitutes it in the whole
+    document content, so even a commented one would splice a parameter into the script."""
     return [
-        f"line {number}: document interpolation '{{{{' (use the SSM_* environment variables)"
+        f"line {number}: document interpolation {match.group(0)!r} "
+        "(read the SSM_* environment variables instead)"
         for number, line in enumerate(source.splitlines(), start=1)
-        if "{{" in line
+        for match in SSM_REFERENCE.finditer(line)
     ]
 
 

@@ -149,10 +149,14 @@ def test_script_never_uses_document_interpolation(script: Path) -> None:
     assert pscheck.interpolation_problems(script.read_text(encoding="utf-8")) == []
 
 
-def test_interpolation_check_catches_braces_even_in_comments() -> None:
-    source = GOOD_HEADER + "$a = '{{ computerName }}'\n# see {{domainName}}\n"
+def test_interpolation_check_catches_references_even_in_comments() -> None:
+    source = GOOD_HEADER + (
+        "$a = '{{ computerName }}'\n# see {{domainName}}\n$b = '{{ssm:/ad-join/pw}}'\n"
+        "# this script never uses {{ }}\n"
+    )
     problems = pscheck.interpolation_problems(source)
-    assert [p.split(":")[0] for p in problems] == ["line 3", "line 4"]
+    assert [p.split(":")[0] for p in problems] == ["line 3", "line 4", "line 5"]
+    assert "'{{ computerName }}'" in problems[0]
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=ids(SCRIPTS))
