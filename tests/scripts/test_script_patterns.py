@@ -1,0 +1,183 @@
+"""The validation patterns inside the PowerShell scripts, run with Python's `re`.
+
+The scripts validate their parameters with .NET regular expressions kept in `$...Pattern`
+variables. The constructs they use (classes, non-capturing groups, lookahead, anchors) mean the
+same in Python, so the patterns are extracted and checked here against what the rest of the
+system produces and accepts: every computer name `adjoin.naming.computer_name` can make, every
+group name the Lambda lets through, the OUs the config helper accepts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+
+import pytest
+from adjoin.decisions import valid_group_name
+from adjoin.naming import computer_name
+
+from scripts.put_config_item import COMPUTER_OU
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+JOIN = REPO_ROOT / "scripts" / "windows" / "join.ps1"
+LEAVE = REPO_ROOT / "scripts" / "windows" / "leave.ps1"
+
+ASSIGNMENT = re.compile(r"^\$(\w+Pattern) = '((?:[^']|'')*)'$", re.MULTILINE)
+
+
+def patterns(script: Path) -> dict[str, str]:
+    source = script.read_text(encoding="utf-8")
+    return {name: body.replace("''", "'") for name, body in ASSIGNMENT.findall(source)}
+
+
+def matches(pattern: str, value: str, *, case_sensitive: bool = False) -> bool:
+    """PowerShell's -match / -notmatch ignore case; -cmatch / -cnotmatch do not."""
+    return re.search(pattern, value, 0 if case_sensitive else re.IGNORECASE) is not None
+
+
+JOIN_PATTERNS = patterns(JOIN)
+LEAVE_PATTERNS = patterns(LEAVE)
+
+
+@pytest.mark.parametrize("script", [JOIN, LEAVE], ids=["join", "leave"])
+def test_every_pattern_is_used_after_its_assignment(script: Path) -> None:
+    source = script.read_text(encoding="utf-8")
+    found = patterns(script)
+    assert {"NamePattern", "DomainPattern", "OuPattern"} <= set(found)
+    for name in found:
+        assert source.count(f"${name}") >= 2, f"${name} is never used"
+
+
+@pytest.mark.parametrize("script", [JOIN, LEAVE], ids=["join", "leave"])
+@pytest.mark.parametrize("prefix", ["EC2", "W", "ABCD", "X9", "9X"])
+@pytest.mark.parametrize(
+    "instance_id",
+    ["i-0123456789abcdef0", "i-00000000000000000", "i-12345678", "i-fffffffffffffffff"],
+)
+def test_scripts_accept_every_name_the_lambda_makes(
+    script: Path, prefix: str, instance_id: str
+) -> None:
+    name = computer_name(instance_id, prefix)
+    assert matches(patterns(script)["NamePattern"], name), name
+
+
+@pytest.mark.parametrize(
+    "name", ["EC2456789ABCDEF01", "", "EC2_12345", "123456789", "-EC2", "EC2-", "EC2 1"]
+)
+def test_scripts_refuse_bad_computer_names(name: str) -> None:
+    assert not matches(JOIN_PATTERNS["NamePattern"], name)
+    assert not matches(LEAVE_PATTERNS["NamePattern"], name)
+
+
+GROUPS = [
+    "AppAdmins",
+    "App Admins",
+    "app.admins_2-x",
+    "g",
+    "g" * 64,
+    "g" * 65,
+    " leading",
+    "trailing ",
+    "semi;colon",
+    "back\\slash",
+    "quote'",
+    "dollar$",
+    "Ünicode",
+    "",
+]
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_join_group_rule_is_the_lambdas(group: str) -> None:
+    # join.ps1 tests the group with -cnotmatch (case-sensitive), and only when it is not empty.
+    in_script = matches(JOIN_PATTERNS["GroupPattern"], group, case_sensitive=True)
+    assert in_script == valid_group_name(group)
+
+
+IPS = [
+    "10.0.0.10",
+    "255.255.255.255",
+    "1.2.3.4",
+    "10.0.0.256",
+    "10.0.0",
+    "10.0.0.1.2",
+    "a.b.c.d",
+    "010.0.0.1",
+    " 10.0.0.1",
+]
+
+
+@pytest.mark.parametrize("value", IPS)
+def test_join_ipv4_rule_is_pythons(value: str) -> None:
+    try:
+        ipaddress.IPv4Address(value)
+        valid = True
+    except ValueError:
+        valid = False
+    assert matches(JOIN_PATTERNS["Ipv4Pattern"], value) == valid
+
+
+@pytest.mark.parametrize(
+    ("domain", "valid"),
+    [
+        ("corp.example.com", True),
+        ("ad.internal", True),
+        ("a-b.c0", True),
+        ("corp", False),
+        ("-corp.example.com", False),
+        ("corp..example.com", False),
+        ("corp.example.com.", False),
+        ("corp example.com", False),
+    ],
+)
+def test_domain_rule(domain: str, valid: bool) -> None:
+    assert matches(JOIN_PATTERNS["DomainPattern"], domain) == valid
+    assert matches(LEAVE_PATTERNS["DomainPattern"], domain) == valid
+
+
+OUS = [
+    "OU=Servers,DC=corp,DC=example,DC=com",
+    "OU=Web,OU=Servers,DC=corp,DC=com",
+    "CN=Computers,DC=corp,DC=com",
+    r"OU=Smith\, Jones,DC=corp,DC=com",
+    "DC=corp,DC=com",
+    "Servers",
+    "OU=Servers",
+    "OU=,DC=corp",
+]
+
+
+@pytest.mark.parametrize("ou", OUS)
+def test_ou_rule_is_the_same_in_both_scripts_and_the_config_helper(ou: str) -> None:
+    helper = COMPUTER_OU.fullmatch(ou) is not None
+    assert matches(JOIN_PATTERNS["OuPattern"], ou) == helper
+    assert matches(LEAVE_PATTERNS["OuPattern"], ou) == helper
+
+
+def test_ou_rule_accepts_and_refuses_something() -> None:
+    verdicts = {ou: COMPUTER_OU.fullmatch(ou) is not None for ou in OUS}
+    assert verdicts["OU=Servers,DC=corp,DC=example,DC=com"]
+    assert verdicts[r"OU=Smith\, Jones,DC=corp,DC=com"]
+    assert not verdicts["Servers"]
+    assert not verdicts["DC=corp,DC=com"]
+
+
+@pytest.mark.parametrize(
+    ("source", "valid"),
+    [
+        ("/ad-join/join-user-password", True),
+        ("ad-join-password", True),
+        ("arn:aws:ssm:eu-west-1:111122223333:parameter/ad-join/pw", True),
+        ("arn:aws:secretsmanager:eu-west-1:111122223333:secret:ad-join-AbCdEf", True),
+        ("Pa$$w0rd!", False),
+        ("", False),
+    ],
+)
+def test_leave_password_source_rule(source: str, valid: bool) -> None:
+    found = LEAVE_PATTERNS
+    accepted = any(
+        matches(found[name], source)
+        for name in ("ParameterNamePattern", "ParameterArnPattern", "SecretArnPattern")
+    )
+    assert accepted == valid
