@@ -187,13 +187,13 @@ def secret_variables(source: str) -> set[str]:
     variables) from the one-time password or from a password reader."""
     root = parse(source).root_node
     tainted = {_variable_name(v) for v in _variables(root) if SECRET_NAME.search(_variable_name(v))}
-    assignments = []
+    assignments: list[tuple[str, list[Node]]] = []
     for node in _walk(root):
         if node.type == "assignment_expression":
             targets = [c for c in node.children if c.type == "left_assignment_expression"]
-            values = [c for c in node.children if c.type not in ("left_assignment_expression",)]
-            for target in targets:
-                for variable in _variables(target):
+            values = [c for c in node.children if c.type != "left_assignment_expression"]
+            for target_node in targets:
+                for variable in _variables(target_node):
                     assignments.append((_variable_name(variable), values))
     changed = True
     while changed:
