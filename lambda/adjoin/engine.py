@@ -40,7 +40,7 @@ from adjoin.passwords import one_time_password
 from adjoin.sessions import SessionCache
 from adjoin.settings import Settings
 
-MAX_WORKERS = 32
+MAX_WORKERS = 64
 
 # outcome kinds
 ACK, RETRY, REJECT = "ack", "retry", "reject"
