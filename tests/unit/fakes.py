@@ -7,7 +7,8 @@ before anything is sent (DescribeInstanceInformation: the requested ids in `onli
 CreateComputer: success, the request recorded in `created`), and answers any operation named in
 `errors` with that error code. Its `before-send` hook sees every other call just before moto's
 own stubber answers it. Both count every call by (service, operation) and add a fixed latency,
-so every AWS call is counted once and delayed once. Sessions created while it is active carry it; create the engine inside it.
+so every AWS call is counted once and delayed once. Sessions created while it is active carry
+it: create the engine inside it.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from adjoin.passwords import ONE_TIME_PASSWORD_PATTERN
+
 from tests.unit import fakes
 from tests.unit.conftest import MakeEngine, Recorder
 
