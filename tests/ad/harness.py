@@ -30,6 +30,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -133,6 +134,7 @@ class Namespace:
             input=input,
             capture_output=True,
             text=True,
+            errors="backslashreplace",
             timeout=timeout,
             check=False,
             cwd=cwd,
@@ -236,7 +238,15 @@ class SambaDomain:
     dc: Namespace = field(init=False)
     client: Namespace = field(init=False)
     timings: dict[str, float] = field(default_factory=dict)
+    clients: list[Namespace] = field(default_factory=list, init=False)
+    #: highest sum of resident memory of every process in the namespaces, sampled every 0.25 s
+    peak_rss_bytes: int = field(default=0, init=False)
     _samba: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    _stop_sampling: threading.Event = field(default_factory=threading.Event, init=False)
+    _sampler: threading.Thread = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._sampler = threading.Thread(target=self._sample, name="ad-rss", daemon=True)
 
     # ---- facts --------------------------------------------------------------------------
     @property
@@ -330,7 +340,10 @@ class SambaDomain:
         return None
 
     def process_pids(self) -> list[int]:
-        return self.dc.pids() + self.client.pids()
+        pids = self.dc.pids()
+        for client in self.clients:
+            pids += client.pids()
+        return pids
 
     # ---- lifecycle ----------------------------------------------------------------------
     def __enter__(self) -> SambaDomain:
@@ -356,12 +369,11 @@ class SambaDomain:
         self.run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=STATE_ROOT))
         (self.run_dir / "owner.pid").write_text(str(os.getpid()))
         self.dc = Namespace("dc", self.dc_hostname, self.run_dir / "ns-dc")
-        self.client = Namespace("client", self.client_hostname, self.run_dir / "ns-client")
         try:
             t0 = time.monotonic()
             self.dc.start()
-            self.client.start()
-            self._link()
+            self._configure_dc_network()
+            self.client = self.add_client(self.client_hostname)
             self.timings["namespaces"] = time.monotonic() - t0
             t0 = time.monotonic()
             self._provision()
@@ -372,12 +384,14 @@ class SambaDomain:
             t0 = time.monotonic()
             self._populate()
             self.timings["populate"] = time.monotonic() - t0
+            self._sampler.start()
         except BaseException:
             self.stop()
             raise
 
     def stop(self) -> None:
-        for ns in (getattr(self, "client", None), getattr(self, "dc", None)):
+        self._stop_sampling.set()
+        for ns in [*reversed(self.clients), getattr(self, "dc", None)]:
             if ns is not None:
                 ns.stop()
         if self._samba is not None:
@@ -386,7 +400,15 @@ class SambaDomain:
         if getattr(self, "run_dir", None) is not None and not os.environ.get("ADJOIN_AD_KEEP"):
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
-    def _link(self) -> None:
+    def add_client(self, hostname: str) -> Namespace:
+        """Another domain client (a fresh "instance") on its own /24: 10.213.<n>.2, where n
+        counts clients from 0, routed through the DC namespace (10.213.<n>.1)."""
+        index = len(self.clients)
+        if index > 200:
+            raise HarnessError("too many clients")
+        client = Namespace(f"client{index}", hostname, self.run_dir / f"ns-client{index}")
+        self.clients.append(client)
+        client.start()
         suffix = secrets.token_hex(3)
         dc_if, client_if = f"adjd{suffix}", f"adjc{suffix}"
         subprocess.run(
@@ -395,24 +417,42 @@ class SambaDomain:
         try:
             subprocess.run(["ip", "link", "set", dc_if, "netns", str(self.dc.init_pid)], check=True)
             subprocess.run(
-                ["ip", "link", "set", client_if, "netns", str(self.client.init_pid)], check=True
+                ["ip", "link", "set", client_if, "netns", str(client.init_pid)], check=True
             )
         except subprocess.CalledProcessError:
             subprocess.run(["ip", "link", "del", dc_if], check=False)
             raise
-        for ns, ifname, ip in (
-            (self.dc, dc_if, self.dc_ip),
-            (self.client, client_if, self.client_ip),
-        ):
-            ns.run(["ip", "addr", "add", f"{ip}/{self.prefix_len}", "dev", ifname])
-            ns.run(["ip", "link", "set", ifname, "up"])
+        if index == 0:
+            dc_side, client_ip = f"{self.dc_ip}/{self.prefix_len}", self.client_ip
+        else:
+            dc_side, client_ip = f"10.213.{index}.1/24", f"10.213.{index}.2"
+        self.dc.run(["ip", "addr", "add", dc_side, "dev", dc_if])
+        self.dc.run(["ip", "link", "set", dc_if, "up"])
+        client.run(["ip", "addr", "add", f"{client_ip}/24", "dev", client_if])
+        client.run(["ip", "link", "set", client_if, "up"])
+        if index:
+            client.run(["ip", "route", "add", "default", "via", dc_side.split("/")[0]])
+        # A fresh instance: only localhost known, no AD DNS yet (the join script sets the DNS
+        # servers from SSM_dnsIP1/2); nothing listens on 127.0.0.1:53.
+        client.run(["sh", "-c", "echo '127.0.0.1 localhost' > /etc/hosts"])
+        client.run(["sh", "-c", "echo 'nameserver 127.0.0.1' > /etc/resolv.conf"])
+        return client
+
+    def _configure_dc_network(self) -> None:
         hosts = f"127.0.0.1 localhost\n{self.dc_ip} {self.dc_fqdn} {self.dc_hostname}\n"
         self.dc.run(["sh", "-c", 'printf "%s" "$1" > /etc/hosts', "sh", hosts])
         self.dc.run(["sh", "-c", f"echo 'nameserver {self.dc_ip}' > /etc/resolv.conf"])
-        # The client starts like a fresh VPC instance: only localhost known, no AD DNS yet; the
-        # join script sets the DNS servers from SSM_dnsIP1/2.
-        self.client.run(["sh", "-c", "echo '127.0.0.1 localhost' > /etc/hosts"])
-        self.client.run(["sh", "-c", "echo 'nameserver 127.0.0.1' > /etc/resolv.conf"])
+        self.dc.run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=0"])
+
+    def _sample(self) -> None:
+        while not self._stop_sampling.wait(0.25):
+            total = 0
+            for pid in self.process_pids():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                        if line.startswith("VmRSS:"):
+                            total += int(line.split()[1]) * 1024
+            self.peak_rss_bytes = max(self.peak_rss_bytes, total)
 
     def _make_tls(self) -> None:
         """A CA and a DC certificate with DNS and IP SANs (Samba's own has neither)."""
@@ -480,8 +520,6 @@ class SambaDomain:
                 f"--host-ip={self.dc_ip}",
                 f"--host-name={self.dc_hostname}",
                 f"--targetdir={self.samba_dir}",
-                f"--option=interfaces=lo {self.dc_ip}/{self.prefix_len}",
-                "--option=bind interfaces only=yes",
                 "--option=dns forwarder=",
                 f"--option=tls keyfile={tls / 'key.pem'}",
                 f"--option=tls certfile={tls / 'cert.pem'}",

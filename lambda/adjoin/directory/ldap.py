@@ -199,11 +199,7 @@ class LdapDirectory:
         return None
 
     def _tls(self) -> Tls:
-        return Tls(
-            validate=ssl.CERT_REQUIRED,
-            version=ssl.PROTOCOL_TLS_CLIENT,
-            ca_certs_data=self._ca_cert_pem,
-        )
+        return _VerifiedTls(validate=ssl.CERT_REQUIRED, ca_certs_data=self._ca_cert_pem)
 
     def _connect(self) -> Any:
         """An open, bound connection. Overridden by unit tests (ldap3 MOCK_SYNC)."""
@@ -283,6 +279,24 @@ class LdapDirectory:
             if conn is not None:
                 with suppress(ldap_exc.LDAPException, OSError):
                     conn.unbind()
+
+
+class _VerifiedTls(Tls):  # type: ignore[misc]  # ldap3 ships no type hints
+    """ldap3's Tls, with the certificate chain, host name and IP address checked by Python's own
+    ssl module (TLS 1.2 or later). ldap3 2.9.1 checks names itself, and on Python 3.12 its
+    fallback cannot match IP-address SANs, so server lists of IPs (the `dnsIP1`/`dnsIP2`
+    default) would fail there.
+    """
+
+    def wrap_socket(self, connection: Any, do_handshake: bool = False) -> None:
+        context = ssl.create_default_context(cadata=self.ca_certs_data)  # system store if None
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        connection.socket = context.wrap_socket(
+            connection.socket,
+            server_side=False,
+            do_handshake_on_connect=do_handshake,
+            server_hostname=connection.server.host,
+        )
 
 
 def _scrub(text: object, secrets: Sequence[str]) -> str:

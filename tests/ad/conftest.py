@@ -1,0 +1,73 @@
+"""Session-wide Samba AD domain for the real-AD tests (root; started and stopped here)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.ad.harness import Namespace, SambaDomain
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+JOIN_SCRIPT = REPO_ROOT / "scripts" / "linux" / "join.sh"
+
+
+@dataclass
+class DirectoryCall:
+    """Runs the Lambda's LdapDirectory inside a client namespace through tests/ad/ldap_driver."""
+
+    ad: SambaDomain
+
+    def __call__(
+        self, op: str, *, where: Namespace | None = None, **request: Any
+    ) -> dict[str, Any]:
+        body = {
+            "op": op,
+            "servers": self.ad.dc_ip,
+            "domain": self.ad.domain,
+            "user": self.ad.join_principal,
+            "password": self.ad.join_password,
+            "security": "ldaps",
+            "ca_cert_pem": self.ad.ca_cert_pem,
+            "timeout": 5.0,
+            **request,
+        }
+        proc = (where or self.ad.client).run(
+            [sys.executable, "-m", "tests.ad.ldap_driver"],
+            input=json.dumps(body),
+            env={"PYTHONPATH": f"{REPO_ROOT / 'lambda'}:{REPO_ROOT}"},
+            cwd=REPO_ROOT,
+            check=False,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr
+        answer: dict[str, Any] = json.loads(proc.stdout)
+        return answer
+
+
+def run_join_script(where: Namespace, env: dict[str, str]) -> Any:
+    """The join script exactly as SSM Run Command runs it: root, bash, SSM_* variables."""
+    return where.run(["bash", str(JOIN_SCRIPT)], env=env, check=False, timeout=300)
+
+
+@pytest.fixture(scope="session")
+def samba_domain() -> Iterator[SambaDomain]:
+    started = time.monotonic()
+    with SambaDomain() as ad:
+        yield ad
+        sys.stderr.write(
+            f"\n[ad harness] start {sum(ad.timings.values()):.1f} s {ad.timings}; session "
+            f"{time.monotonic() - started:.1f} s; peak RSS of namespace processes "
+            f"{ad.peak_rss_bytes / 2**20:.0f} MiB\n"
+        )
+
+
+@pytest.fixture(scope="session")
+def directory(samba_domain: SambaDomain) -> DirectoryCall:
+    return DirectoryCall(samba_domain)
