@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +23,11 @@ REQUIRED_FIELDS = (
     "assumeRoleARN",
 )
 LDAP_SECURITY = ("ldaps", "starttls", "seal")
+# the join documents' allowedPatterns (modules/spoke-account/ssm.tf): reject bad items early
+DOMAIN_RE = re.compile(
+    r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+OU_RE = re.compile(r"^[A-Za-z]+=[^\"'\r\n]+$")
 
 
 class UnknownAccount(PermanentError):
@@ -79,6 +86,20 @@ def parse_account_item(account_id: str, item: dict[str, Any]) -> AccountConfig:
         )
     if item["accountId"] != account_id:
         raise InvalidConfig(f"config item accountId does not match {account_id}")
+    problems = []
+    if not DOMAIN_RE.match(item["dnsName"].strip()):
+        problems.append("dnsName is not a DNS domain name")
+    for key in ("dnsIP1", "dnsIP2"):
+        value = item[key].strip()
+        try:
+            ipaddress.IPv4Address(value)
+        except ValueError:
+            problems.append(f"{key} is not an IPv4 address")
+    ou = _optional(item, "computerOU")
+    if ou is not None and not OU_RE.match(ou):
+        problems.append("computerOU is not a distinguished name")
+    if problems:
+        raise InvalidConfig(f"config item of account {account_id}: {'; '.join(problems)}")
     directory_adapter = _optional(item, "directoryAdapter")
     if directory_adapter is not None and directory_adapter not in JOIN_ADAPTERS:
         raise InvalidConfig(f"directoryAdapter must be one of {JOIN_ADAPTERS}")
@@ -99,7 +120,7 @@ def parse_account_item(account_id: str, item: dict[str, Any]) -> AccountConfig:
         dns_ip2=item["dnsIP2"].strip(),
         assume_role_arn=item["assumeRoleARN"].strip(),
         directory_id=_optional(item, "directoryId"),
-        computer_ou=_optional(item, "computerOU"),
+        computer_ou=ou,
         directory_adapter=directory_adapter,
         leave_adapter=leave_adapter,
         default_ad_group_name=_optional(item, "defaultAdGroupName"),

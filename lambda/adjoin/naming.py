@@ -25,7 +25,7 @@ def is_instance_id(value: str) -> bool:
 def computer_name(instance_id: str, prefix: str = "EC2") -> str:
     """The prefix followed by the last `15 - len(prefix)` hex digits of the id, upper case.
 
-    `i-0123456789abcdef0` -> `EC2456789ABCDEF0`. Old 8-digit ids give shorter names.
+    `i-0123456789abcdef0` -> `EC256789ABCDEF0`. Old 8-digit ids give shorter names.
     """
     upper = validate_prefix(prefix)
     match = _INSTANCE_ID_RE.match(instance_id)

@@ -1,0 +1,176 @@
+"""Pure decision functions: every branch, no AWS."""
+
+from __future__ import annotations
+
+import pytest
+from adjoin import decisions as d
+from adjoin.config import parse_account_item
+from adjoin.decisions import Action, InstanceInfo
+from adjoin.events import CommandStatusEvent
+
+from tests.unit import fakes
+
+CONFIG = parse_account_item(fakes.SPOKE_A, fakes.config_item(fakes.SPOKE_A))
+IID = "i-0123456789abcdef0"
+
+
+def info(state: str = "running", platform: str | None = "linux", **tags: str) -> InstanceInfo:
+    return InstanceInfo(IID, state, platform, dict(tags))
+
+
+@pytest.mark.parametrize(
+    ("instance", "action", "reason"),
+    [
+        (None, Action.SKIP, "instance_gone"),
+        (info("terminated"), Action.SKIP, "instance_gone"),
+        (info("shutting-down"), Action.SKIP, "instance_gone"),
+        (info("stopped"), Action.SKIP, "instance_not_running"),
+        (info("stopping"), Action.SKIP, "instance_not_running"),
+        (info("pending"), Action.RETRY, "instance_pending"),
+        (info(autoadjoin="false"), Action.SKIP, "opted_out"),
+        (info(autoadjoin="FALSE"), Action.SKIP, "opted_out"),
+        (info(autoadjoin=" False "), Action.SKIP, "opted_out"),
+        (info(autoadjoin="true"), Action.JOIN, "join"),
+        (info(autoadjoin="no"), Action.JOIN, "join"),
+        (info(platform=None), Action.REJECT, "unknown_platform"),
+        (info(adGroupName="Linux Admins"), Action.JOIN, "join"),
+        (info(adGroupName=""), Action.REJECT, "invalid_tag"),
+        (info(adGroupName=" lead"), Action.REJECT, "invalid_tag"),
+        (info(adGroupName="trail "), Action.REJECT, "invalid_tag"),
+        (info(adGroupName="a" * 64), Action.JOIN, "join"),
+        (info(adGroupName="a" * 65), Action.REJECT, "invalid_tag"),
+        (info(adGroupName="x$(reboot)"), Action.REJECT, "invalid_tag"),
+    ],
+)
+def test_decide_running(instance: InstanceInfo | None, action: Action, reason: str) -> None:
+    decision = d.decide_running(instance, CONFIG)
+    assert (decision.action, decision.reason) == (action, reason)
+
+
+def test_join_carries_platform_and_tag_group() -> None:
+    decision = d.decide_running(info(platform="windows", adGroupName="Win Admins"), CONFIG)
+    assert (decision.platform, decision.ad_group_name) == ("windows", "Win Admins")
+
+
+def test_group_falls_back_to_config_default_then_empty() -> None:
+    with_default = parse_account_item(
+        fakes.SPOKE_A, fakes.config_item(fakes.SPOKE_A, defaultAdGroupName="AWS Users")
+    )
+    assert d.decide_running(info(), with_default).ad_group_name == "AWS Users"
+    assert d.decide_running(info(), CONFIG).ad_group_name == ""
+    # an explicit tag wins over the default
+    assert d.decide_running(info(adGroupName="Ops"), with_default).ad_group_name == "Ops"
+
+
+def test_invalid_default_group_is_a_config_error() -> None:
+    bad = parse_account_item(
+        fakes.SPOKE_A, fakes.config_item(fakes.SPOKE_A, defaultAdGroupName="bad;group")
+    )
+    assert d.decide_running(info(), bad).reason == "invalid_config"
+
+
+def test_agent_offline_turns_a_join_into_a_retry_and_leaves_other_decisions() -> None:
+    join = d.decide_running(info(), CONFIG)
+    assert d.decide_agent(join, agent_online=True) is join
+    retry = d.decide_agent(join, agent_online=False)
+    assert (retry.action, retry.reason) == (Action.RETRY, "agent_offline")
+    skip = d.decide_running(None, CONFIG)
+    assert d.decide_agent(skip, agent_online=False) is skip
+
+
+@pytest.mark.parametrize(
+    ("old", "action", "reason"),
+    [
+        ("joining", Action.SKIP, "already_joining"),
+        ("joined", Action.SKIP, "already_joined"),
+        ("leaving", Action.SKIP, "terminated_before_join"),
+        ("left", Action.SKIP, "terminated_before_join"),
+        (None, Action.RETRY, "state_conflict"),
+    ],
+)
+def test_claim_refused(old: str | None, action: Action, reason: str) -> None:
+    decision = d.decide_claim_refused(old)
+    assert (decision.action, decision.reason) == (action, reason)
+
+
+@pytest.mark.parametrize(
+    ("old", "action", "reason"),
+    [
+        (None, Action.SKIP, "terminated_before_join"),
+        ("pending", Action.SKIP, "terminated_before_join"),
+        ("skipped", Action.SKIP, "terminated_before_join"),
+        ("joining", Action.LEAVE, "leave"),
+        ("joined", Action.LEAVE, "leave"),
+        ("failed", Action.LEAVE, "leave"),
+        ("leaving", Action.LEAVE, "leave"),
+        ("left", Action.SKIP, "already_left"),
+    ],
+)
+def test_decide_terminated(old: str | None, action: Action, reason: str) -> None:
+    decision = d.decide_terminated(old)
+    assert (decision.action, decision.reason) == (action, reason)
+
+
+def command(status: str, document: str = "ad-join-linux-join") -> CommandStatusEvent:
+    return CommandStatusEvent(fakes.SPOKE_A, "eu-west-1", IID, "c" * 36, document, status, "")
+
+
+@pytest.mark.parametrize(
+    ("status", "document", "action", "new_status"),
+    [
+        ("Success", "ad-join-linux-join", Action.RECORD, "joined"),
+        ("Success", "ad-join-windows-join", Action.RECORD, "joined"),
+        (
+            "Success",
+            "arn:aws:ssm:eu-west-1:111111111111:document/ad-join-linux-join",
+            Action.RECORD,
+            "joined",
+        ),
+        ("Failed", "ad-join-linux-join", Action.RECORD, "failed"),
+        ("TimedOut", "ad-join-linux-join", Action.RECORD, "failed"),
+        ("Cancelled", "ad-join-windows-join", Action.RECORD, "failed"),
+        ("DeliveryTimedOut", "ad-join-linux-join", Action.RECORD, "failed"),
+        ("InProgress", "ad-join-linux-join", Action.SKIP, None),
+        ("Pending", "ad-join-linux-join", Action.SKIP, None),
+        ("Success", "AWS-RunShellScript", Action.SKIP, None),
+    ],
+)
+def test_decide_command_status(
+    status: str, document: str, action: Action, new_status: str | None
+) -> None:
+    decision = d.decide_command_status(
+        command(status, document), "ad-join-linux-join", "ad-join-windows-join"
+    )
+    assert (decision.action, decision.status) == (action, new_status)
+
+
+@pytest.mark.parametrize(
+    ("platform", "details", "expected"),
+    [
+        ("windows", None, "windows"),
+        ("Windows", "Windows", "windows"),
+        (None, None, "linux"),
+        (None, "Linux/UNIX", "linux"),
+        (None, "Red Hat Enterprise Linux", "linux"),
+        (None, "SUSE Linux", "linux"),
+        (None, "Ubuntu Pro", "linux"),
+        (None, "Windows with SQL Server Standard", "windows"),
+        (None, "macOS", None),
+        ("solaris", None, None),
+    ],
+)
+def test_platform_of(platform: str | None, details: str | None, expected: str | None) -> None:
+    assert d.platform_of(platform, details) == expected
+
+
+@pytest.mark.parametrize(
+    ("count", "expected"), [(1, 30), (2, 60), (3, 120), (5, 480), (6, 900), (40, 900)]
+)
+def test_retry_delay_is_exponential_and_capped(count: int, expected: int) -> None:
+    assert d.retry_delay(count, 30) == expected
+
+
+def test_retry_exhausted_counts_from_the_first_send() -> None:
+    sent = 1_000_000
+    assert not d.retry_exhausted(sent, sent + 3_000_000, 600, 3600)  # 3000 + 600 = 3600
+    assert d.retry_exhausted(sent, sent + 3_000_001, 600, 3600)
