@@ -14,7 +14,7 @@ data "aws_iam_policy_document" "alarms" {
   statement {
     sid       = "CloudWatchAlarms"
     actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.alarms[0].arn]
+    resources = [local.alarm_topic_arn]
     principals {
       type        = "Service"
       identifiers = ["cloudwatch.amazonaws.com"]
@@ -48,6 +48,8 @@ resource "aws_cloudwatch_metric_alarm" "dlq_depth" {
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
   tags                = var.tags
+
+  depends_on = [aws_sns_topic_policy.alarms]
 }
 
 resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
@@ -65,6 +67,8 @@ resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
   tags                = var.tags
+
+  depends_on = [aws_sns_topic_policy.alarms]
 }
 
 resource "aws_cloudwatch_metric_alarm" "metric" {
@@ -84,4 +88,6 @@ resource "aws_cloudwatch_metric_alarm" "metric" {
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
   tags                = var.tags
+
+  depends_on = [aws_sns_topic_policy.alarms]
 }

@@ -10,7 +10,7 @@ data "aws_iam_policy_document" "bus" {
   statement {
     sid       = "OrganizationPutEvents"
     actions   = ["events:PutEvents"]
-    resources = [aws_cloudwatch_event_bus.this.arn]
+    resources = [local.event_bus_arn]
 
     principals {
       type        = "AWS"

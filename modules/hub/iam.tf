@@ -26,7 +26,7 @@ data "aws_iam_policy_document" "lambda" {
   statement {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.lambda.arn}:*"]
+    resources = ["${local.log_group_arn}:*"]
   }
 
   statement {
@@ -41,25 +41,19 @@ data "aws_iam_policy_document" "lambda" {
       "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
       "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
     ]
-    resources = [local.config_table_arn, aws_dynamodb_table.state.arn]
+    resources = [local.config_table_arn, local.state_table_arn]
   }
 
   statement {
     sid       = "Queue"
     actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
-    resources = [aws_sqs_queue.this.arn]
+    resources = [local.queue_arn]
   }
 
   statement {
     sid       = "DeadLetterQueue"
     actions   = ["sqs:SendMessage", "sqs:GetQueueAttributes"]
-    resources = [aws_sqs_queue.dlq.arn]
-  }
-
-  statement {
-    sid       = "HubKey"
-    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
-    resources = [aws_kms_key.this.arn]
+    resources = [local.dlq_arn]
   }
 
   statement {
@@ -124,6 +118,22 @@ resource "aws_iam_role_policy" "lambda" {
   name   = "${var.name_prefix}-lambda"
   role   = aws_iam_role.lambda.id
   policy = data.aws_iam_policy_document.lambda.json
+}
+
+# The key's ARN is only known after apply: its grant lives in its own policy so the main one
+# above is fully known at plan time.
+data "aws_iam_policy_document" "lambda_kms" {
+  statement {
+    sid       = "HubKey"
+    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "lambda_kms" {
+  name   = "${var.name_prefix}-lambda-kms"
+  role   = aws_iam_role.lambda.id
+  policy = data.aws_iam_policy_document.lambda_kms.json
 }
 
 # ENI management for the optional VPC attachment (ldap adapter): AWS's managed policy.

@@ -8,6 +8,9 @@ resource "aws_kms_key" "this" {
   deletion_window_in_days = 30
   policy                  = data.aws_iam_policy_document.kms.json
   tags                    = var.tags
+
+  # The key policy names the Lambda role: it must exist first.
+  depends_on = [aws_iam_role.lambda]
 }
 
 resource "aws_kms_alias" "this" {
@@ -35,7 +38,7 @@ data "aws_iam_policy_document" "kms" {
     resources = ["*"]
     principals {
       type        = "AWS"
-      identifiers = [aws_iam_role.lambda.arn]
+      identifiers = [local.lambda_role_arn]
     }
   }
 

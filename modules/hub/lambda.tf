@@ -30,8 +30,8 @@ resource "aws_lambda_function" "this" {
       CONFIG_TABLE_NAME            = local.config_table_name
       STATE_TABLE_NAME             = aws_dynamodb_table.state.name
       HUB_ACCOUNT_ID               = var.account_id
-      QUEUE_URL                    = aws_sqs_queue.this.url
-      DLQ_URL                      = aws_sqs_queue.dlq.url
+      QUEUE_URL                    = local.queue_url
+      DLQ_URL                      = local.dlq_url
       SPOKE_ROLE_NAME              = local.spoke_role_name
       LINUX_JOIN_DOCUMENT          = local.linux_join_document
       WINDOWS_JOIN_DOCUMENT        = local.windows_join_document
@@ -66,7 +66,10 @@ resource "aws_lambda_function" "this" {
 
   depends_on = [
     aws_cloudwatch_log_group.lambda,
+    aws_sqs_queue.this,
+    aws_sqs_queue.dlq,
     aws_iam_role_policy.lambda,
+    aws_iam_role_policy.lambda_kms,
   ]
 }
 

@@ -30,8 +30,18 @@ locals {
   create_leave_document  = var.directory.leave_adapter == "ad_tools_host"
   join_password_is_param = !startswith(var.join_password_parameter, "arn:")
 
-  # ARNs known before apply (no cycle between the queue, the key and the spoke topics).
-  lambda_role_arn  = "arn:${local.partition}:iam::${var.account_id}:role/${local.lambda_role_name}"
+  # ARNs built from names, so every policy document is known at plan time (reviewable in the
+  # plan, checked by the plan tests) and the queue, key and spoke topics need no cycle.
+  lambda_role_arn = "arn:${local.partition}:iam::${var.account_id}:role/${local.lambda_role_name}"
+  event_bus_arn   = "arn:${local.partition}:events:${local.region}:${var.account_id}:event-bus/${local.event_bus_name}"
+  rule_arns       = [for r in ["ec2-state", "ssm-command"] : "arn:${local.partition}:events:${local.region}:${var.account_id}:rule/${local.event_bus_name}/${var.name_prefix}-${r}"]
+  queue_arn       = "arn:${local.partition}:sqs:${local.region}:${var.account_id}:${local.queue_name}"
+  dlq_arn         = "arn:${local.partition}:sqs:${local.region}:${var.account_id}:${local.dlq_name}"
+  # The URLs AWS gives these queues, so the Lambda environment is known (and reviewable) at plan.
+  queue_url        = "https://sqs.${local.region}.${local.dns_sfx}/${var.account_id}/${local.queue_name}"
+  dlq_url          = "https://sqs.${local.region}.${local.dns_sfx}/${var.account_id}/${local.dlq_name}"
+  state_table_arn  = "arn:${local.partition}:dynamodb:${local.region}:${var.account_id}:table/${local.state_table_name}"
+  alarm_topic_arn  = "arn:${local.partition}:sns:${local.region}:${var.account_id}:${var.name_prefix}-alarms"
   spoke_topic_arns = sort([for r in var.spoke_regions : "arn:${local.partition}:sns:${r}:${var.account_id}:${local.spoke_topic_name}"])
   config_table_arn = "arn:${local.partition}:dynamodb:${local.region}:${var.account_id}:table/${local.config_table_name}"
   log_group_arn    = "arn:${local.partition}:logs:${local.region}:${var.account_id}:log-group:${local.log_group_name}"
@@ -53,5 +63,5 @@ locals {
     detail        = { "document-name" = [local.linux_join_document, local.windows_join_document] }
   }
 
-  alarm_actions = concat(aws_sns_topic.alarms[*].arn, var.alarms.actions)
+  alarm_actions = concat(var.alarms.create_sns_topic ? [local.alarm_topic_arn] : [], var.alarms.actions)
 }

@@ -25,7 +25,7 @@ data "aws_iam_policy_document" "queue" {
   statement {
     sid       = "HubBusRules"
     actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.this.arn]
+    resources = [local.queue_arn]
     principals {
       type        = "Service"
       identifiers = ["events.amazonaws.com"]
@@ -33,7 +33,7 @@ data "aws_iam_policy_document" "queue" {
     condition {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
-      values   = [aws_cloudwatch_event_rule.ec2_state.arn, aws_cloudwatch_event_rule.ssm_command.arn]
+      values   = local.rule_arns
     }
   }
 
@@ -42,7 +42,7 @@ data "aws_iam_policy_document" "queue" {
     content {
       sid       = "SpokeRegionTopics"
       actions   = ["sqs:SendMessage"]
-      resources = [aws_sqs_queue.this.arn]
+      resources = [local.queue_arn]
       principals {
         type        = "Service"
         identifiers = ["sns.amazonaws.com"]
@@ -58,10 +58,10 @@ data "aws_iam_policy_document" "queue" {
   statement {
     sid       = "Lambda"
     actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
-    resources = [aws_sqs_queue.this.arn]
+    resources = [local.queue_arn]
     principals {
       type        = "AWS"
-      identifiers = [aws_iam_role.lambda.arn]
+      identifiers = [local.lambda_role_arn]
     }
   }
 }
@@ -69,16 +69,19 @@ data "aws_iam_policy_document" "queue" {
 resource "aws_sqs_queue_policy" "this" {
   queue_url = aws_sqs_queue.this.id
   policy    = data.aws_iam_policy_document.queue.json
+
+  # The policy names the Lambda role: it must exist first.
+  depends_on = [aws_iam_role.lambda]
 }
 
 data "aws_iam_policy_document" "dlq" {
   statement {
     sid       = "LambdaPermanentFailures"
     actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.dlq.arn]
+    resources = [local.dlq_arn]
     principals {
       type        = "AWS"
-      identifiers = [aws_iam_role.lambda.arn]
+      identifiers = [local.lambda_role_arn]
     }
   }
 }
@@ -86,4 +89,6 @@ data "aws_iam_policy_document" "dlq" {
 resource "aws_sqs_queue_policy" "dlq" {
   queue_url = aws_sqs_queue.dlq.id
   policy    = data.aws_iam_policy_document.dlq.json
+
+  depends_on = [aws_iam_role.lambda]
 }

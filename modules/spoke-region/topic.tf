@@ -12,7 +12,7 @@ data "aws_iam_policy_document" "topic" {
   statement {
     sid       = "RegionalBusRules"
     actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.this.arn]
+    resources = [local.topic_arn]
     principals {
       type        = "Service"
       identifiers = ["events.amazonaws.com"]
@@ -20,7 +20,7 @@ data "aws_iam_policy_document" "topic" {
     condition {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
-      values   = [aws_cloudwatch_event_rule.ec2_state.arn, aws_cloudwatch_event_rule.ssm_command.arn]
+      values   = local.rule_arns
     }
   }
 }

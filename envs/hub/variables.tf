@@ -1,0 +1,113 @@
+variable "account_id" {
+  description = "The hub (security) account id."
+  type        = string
+}
+
+variable "alarms" {
+  description = "Alarm settings passed to modules/hub (create_sns_topic, actions)."
+  type = object({
+    create_sns_topic = optional(bool, true)
+    actions          = optional(list(string), [])
+  })
+  default  = {}
+  nullable = false
+}
+
+variable "allowed_account_ids" {
+  description = "Accounts allowed to send events (exactly one of organization_id and allowed_account_ids)."
+  type        = list(string)
+  default     = []
+  nullable    = false
+}
+
+variable "directory" {
+  description = "Directory settings passed to modules/hub (adapter, leave_adapter, directory_ids, region, ad_tools_host_tag, computer_name_prefix)."
+  type = object({
+    adapter              = optional(string, "ds")
+    leave_adapter        = optional(string, "ad_tools_host")
+    directory_ids        = optional(list(string), [])
+    region               = optional(string)
+    ad_tools_host_tag    = optional(object({ key = string, value = string }), { key = "adToolsHost", value = "true" })
+    computer_name_prefix = optional(string, "EC2")
+  })
+  default  = {}
+  nullable = false
+}
+
+variable "existing_config_table_name" {
+  description = "Use this existing config table (for example the seed's) instead of creating one."
+  type        = string
+  default     = null
+}
+
+variable "join_password_parameter" {
+  description = "SSM SecureString parameter name or Secrets Manager secret ARN of the join user's password (the name only)."
+  type        = string
+}
+
+variable "lambda_config" {
+  description = "Lambda and event source mapping settings passed to modules/hub (see its README)."
+  type        = any
+  default     = {}
+  nullable    = false
+}
+
+variable "lambda_zip_path" {
+  description = "Path of the Lambda zip built by `make package`; its hash is computed from the file."
+  type        = string
+  default     = "../../build/adjoin-lambda.zip"
+  nullable    = false
+}
+
+variable "name_prefix" {
+  description = "Prefix of every name; the workload accounts must use the same."
+  type        = string
+  default     = "ad-join"
+  nullable    = false
+}
+
+variable "organization_id" {
+  description = "AWS Organizations id whose accounts may send events (exactly one of organization_id and allowed_account_ids)."
+  type        = string
+  default     = null
+}
+
+variable "queue_delay_seconds" {
+  description = "Delay of the domain-join queue in seconds (0-900)."
+  type        = number
+  default     = 300
+  nullable    = false
+}
+
+variable "region" {
+  description = "The directory Region, where the hub runs."
+  type        = string
+}
+
+variable "spoke_regions" {
+  description = "Other Regions where instances run: each gets modules/spoke-region. Only the pre-wired Regions of providers.tf are possible."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = length(setsubtract(var.spoke_regions, ["us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2"])) == 0
+    error_message = "spoke_regions may only hold the pre-wired Regions: us-east-1, us-east-2, us-west-2, eu-west-1, eu-central-1, ap-southeast-2. Add a provider and a module block for another."
+  }
+}
+
+variable "tags" {
+  description = "Tags on every taggable resource (provider default_tags)."
+  type        = map(string)
+  default     = { project = "ad-join" }
+  nullable    = false
+}
+
+variable "vpc_config" {
+  description = "Attach the Lambda to the directory's VPC (ldap adapter): subnet_ids, security_group_ids."
+  type = object({
+    subnet_ids         = list(string)
+    security_group_ids = list(string)
+  })
+  default = null
+}

@@ -1,0 +1,347 @@
+"""Plan tests of modules/hub: resource counts and the values that matter, on one plan per set
+of variables (module-scoped), plus the module's own validation messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.terraform.conftest import PlanSummary, Root, as_list, statements
+
+pytestmark = [pytest.mark.slow, pytest.mark.terraform]
+
+EXPECTED = yaml.safe_load((Path(__file__).parent / "expected.yaml").read_text())
+FIXTURE = "tests/terraform/hub/fixture"
+ORG = {"organization_id": "o-abcdefghij", "spoke_regions": ["eu-west-1"]}
+
+
+@pytest.fixture(scope="module")
+def root(root_factory: Any) -> Root:
+    return root_factory(FIXTURE)
+
+
+@pytest.fixture(scope="module")
+def plan(root: Root, lambda_zip: dict[str, str]) -> PlanSummary:
+    return root.plan(**ORG, **lambda_zip)
+
+
+@pytest.fixture(scope="module")
+def accounts_plan(root: Root, lambda_zip: dict[str, str]) -> PlanSummary:
+    """Account-list mode, ldap adapter with VPC, no leave document, the seed's config table."""
+    return root.plan(
+        allowed_account_ids=["111111111111", "222222222222"],
+        directory={"adapter": "ldap", "leave_adapter": "ldap"},
+        vpc_config={"subnet_ids": ["subnet-0123"], "security_group_ids": ["sg-0123"]},
+        existing_config_table_name="seed-ad-join-config",
+        queue_delay_seconds=0,
+        **lambda_zip,
+    )
+
+
+def test_validate(root: Root) -> None:
+    assert "Success! The configuration is valid." in root.validate()
+
+
+def test_resource_counts(plan: PlanSummary) -> None:
+    assert dict(plan.types) == EXPECTED["resource_counts"]
+
+
+def test_queue_delay_visibility_and_dlq_redrive(plan: PlanSummary) -> None:
+    queue = plan.one("aws_sqs_queue.this")
+    expected = EXPECTED["queue"]
+    assert queue["name"] == expected["name"]
+    assert queue["delay_seconds"] == expected["delay_seconds"]
+    assert queue["visibility_timeout_seconds"] == expected["visibility_timeout_seconds"]
+    # The redrive policy names the DLQ's ARN (known after apply) and the receive count.
+    assert plan.unknown["module.hub.aws_sqs_queue.this"]["redrive_policy"] is True
+    dlq = plan.one("aws_sqs_queue.dlq")
+    assert dlq["name"] == EXPECTED["dlq"]["name"]
+    config = plan.raw["configuration"]["root_module"]["module_calls"]["hub"]["module"]
+    queue_config = next(r for r in config["resources"] if r["address"] == "aws_sqs_queue.this")
+    redrive_refs = queue_config["expressions"]["redrive_policy"]["references"]
+    assert "aws_sqs_queue.dlq.arn" in redrive_refs
+
+
+def test_redrive_max_receive_count_is_the_contract_value(tf_tree: Path) -> None:
+    source = (tf_tree / "modules" / "hub" / "queue.tf").read_text()
+    assert f"maxReceiveCount     = {EXPECTED['dlq']['max_receive_count']}" in source
+
+
+def test_every_queue_topic_table_and_log_group_uses_the_cmk(plan: PlanSummary) -> None:
+    for address in plan.of_type("aws_sqs_queue"):
+        assert plan.unknown[address]["kms_master_key_id"] is True, address
+    for address in plan.of_type("aws_sns_topic"):
+        assert plan.unknown[address]["kms_master_key_id"] is True, address
+    for address, table in plan.of_type("aws_dynamodb_table").items():
+        assert table["server_side_encryption"][0]["enabled"] is True, address
+        assert plan.unknown[address]["server_side_encryption"][0]["kms_key_arn"] is True
+        assert table["point_in_time_recovery"][0]["enabled"] is True, address
+        assert table["billing_mode"] == "PAY_PER_REQUEST"
+    for address in plan.of_type("aws_cloudwatch_log_group"):
+        assert plan.unknown[address]["kms_key_id"] is True, address
+    key = plan.one("aws_kms_key.this")
+    assert key["enable_key_rotation"] is True
+
+
+def test_kms_references_point_at_the_module_key(plan: PlanSummary) -> None:
+    """'Unknown at plan' alone would accept any key: the configuration must name ours."""
+    config = plan.raw["configuration"]["root_module"]["module_calls"]["hub"]["module"]
+    refs = {
+        r["address"]: r["expressions"]
+        for r in config["resources"]
+        if r["type"] in {"aws_sqs_queue", "aws_sns_topic", "aws_cloudwatch_log_group"}
+    }
+    for address, expressions in refs.items():
+        attribute = "kms_key_id" if "log_group" in address else "kms_master_key_id"
+        assert "aws_kms_key.this.arn" in expressions[attribute]["references"], address
+
+
+def test_tables(plan: PlanSummary, accounts_plan: PlanSummary) -> None:
+    tables = {t["name"]: t["hash_key"] for t in plan.of_type("aws_dynamodb_table").values()}
+    assert tables == {"ad-join-config": "accountId", "ad-join-state": "instanceId"}
+    existing = {t["name"] for t in accounts_plan.of_type("aws_dynamodb_table").values()}
+    assert existing == {"ad-join-state"}
+    env = accounts_plan.one("aws_lambda_function.this")["environment"][0]["variables"]
+    assert env["CONFIG_TABLE_NAME"] == "seed-ad-join-config"
+    policy = accounts_plan.policy("aws_iam_role_policy.lambda")
+    tables_statement = next(s for s in statements(policy) if s.get("Sid") == "Tables")
+    assert as_list(tables_statement["Resource"]) == [
+        "arn:aws:dynamodb:us-east-1:123456789012:table/seed-ad-join-config",
+        "arn:aws:dynamodb:us-east-1:123456789012:table/ad-join-state",
+    ]
+
+
+def test_bus_policy_admits_only_the_organization(plan: PlanSummary) -> None:
+    (statement,) = statements(plan.policy("aws_cloudwatch_event_bus_policy.this"))
+    assert statement["Action"] == "events:PutEvents"
+    assert statement["Principal"] == {"AWS": "*"}
+    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}}
+    assert statement["Resource"] == "arn:aws:events:us-east-1:123456789012:event-bus/ad-join-bus"
+
+
+def test_bus_policy_admits_only_the_listed_accounts(accounts_plan: PlanSummary) -> None:
+    (statement,) = statements(accounts_plan.policy("aws_cloudwatch_event_bus_policy.this"))
+    assert sorted(as_list(statement["Principal"]["AWS"])) == [
+        "arn:aws:iam::111111111111:root",
+        "arn:aws:iam::222222222222:root",
+    ]
+    assert "Condition" not in statement
+
+
+def test_rules_match_ec2_states_and_join_documents(plan: PlanSummary) -> None:
+    rules = {
+        r["name"]: json.loads(r["event_pattern"])
+        for r in plan.of_type("aws_cloudwatch_event_rule").values()
+    }
+    assert rules["ad-join-ec2-state"]["detail"]["state"] == ["running", "terminated"]
+    assert rules["ad-join-ec2-state"]["source"] == ["aws.ec2"]
+    assert rules["ad-join-ssm-command"]["detail"]["document-name"] == [
+        "ad-join-linux-join",
+        "ad-join-windows-join",
+    ]
+    for rule in plan.of_type("aws_cloudwatch_event_rule").values():
+        assert rule["event_bus_name"] == "ad-join-bus"
+
+
+def test_queue_policy_admits_bus_rules_spoke_topics_and_lambda(plan: PlanSummary) -> None:
+    by_sid = {s["Sid"]: s for s in statements(plan.policy("aws_sqs_queue_policy.this"))}
+    assert set(by_sid) == {"HubBusRules", "SpokeRegionTopics", "Lambda"}
+    assert by_sid["HubBusRules"]["Principal"] == {"Service": "events.amazonaws.com"}
+    assert sorted(as_list(by_sid["HubBusRules"]["Condition"]["ArnEquals"]["aws:SourceArn"])) == [
+        "arn:aws:events:us-east-1:123456789012:rule/ad-join-bus/ad-join-ec2-state",
+        "arn:aws:events:us-east-1:123456789012:rule/ad-join-bus/ad-join-ssm-command",
+    ]
+    assert by_sid["SpokeRegionTopics"]["Condition"]["ArnEquals"]["aws:SourceArn"] == (
+        "arn:aws:sns:eu-west-1:123456789012:ad-join-events"
+    )
+    assert by_sid["Lambda"]["Principal"] == {"AWS": "arn:aws:iam::123456789012:role/ad-join-lambda"}
+    assert "sqs:ChangeMessageVisibility" in by_sid["Lambda"]["Action"]
+    (dlq_statement,) = statements(plan.policy("aws_sqs_queue_policy.dlq"))
+    assert dlq_statement["Action"] == "sqs:SendMessage"
+    assert dlq_statement["Principal"] == {"AWS": "arn:aws:iam::123456789012:role/ad-join-lambda"}
+
+
+def test_no_spoke_topic_statement_without_spoke_regions(accounts_plan: PlanSummary) -> None:
+    sids = {s["Sid"] for s in statements(accounts_plan.policy("aws_sqs_queue_policy.this"))}
+    assert "SpokeRegionTopics" not in sids
+    assert accounts_plan.one("aws_sqs_queue.this")["delay_seconds"] == 0
+
+
+def test_kms_key_policy_services_and_source_conditions(plan: PlanSummary) -> None:
+    by_sid = {s["Sid"]: s for s in statements(plan.policy("aws_kms_key.this"))}
+    assert by_sid["AccountIam"]["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    assert by_sid["LambdaUse"]["Principal"] == {
+        "AWS": "arn:aws:iam::123456789012:role/ad-join-lambda"
+    }
+    assert by_sid["SpokeTopicsToQueue"]["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert by_sid["SpokeTopicsToQueue"]["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": "arn:aws:sns:eu-west-1:123456789012:ad-join-events"}
+    }
+    assert by_sid["CloudWatchLogs"]["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
+    assert by_sid["CloudWatchLogs"]["Condition"]["ArnEquals"] == {
+        "kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/ad-join"
+    }
+    principals = [s["Principal"] for s in by_sid.values()]
+    for principal in principals:
+        for arn in as_list(principal.get("AWS", [])):
+            assert ":123456789012:" in arn, f"key policy admits another account: {arn}"
+    for sid in ("EventBridgeToQueue", "CloudWatchAlarmsToTopic"):
+        assert by_sid[sid]["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+
+
+def test_lambda_settings_and_environment(plan: PlanSummary) -> None:
+    function = plan.one("aws_lambda_function.this")
+    expected = EXPECTED["lambda"]
+    for attribute in ("function_name", "runtime", "handler", "timeout"):
+        assert function[attribute] == expected[attribute], attribute
+    assert function["environment"][0]["variables"] == expected["environment"]
+    assert function["vpc_config"] == []
+    assert function["tracing_config"] == [{"mode": "PassThrough"}]
+
+
+def test_event_source_mapping(plan: PlanSummary) -> None:
+    mapping = plan.one("aws_lambda_event_source_mapping.this")
+    expected = EXPECTED["event_source_mapping"]
+    assert mapping["batch_size"] == expected["batch_size"]
+    assert (
+        mapping["maximum_batching_window_in_seconds"]
+        == expected["maximum_batching_window_in_seconds"]
+    )
+    assert mapping["function_response_types"] == expected["function_response_types"]
+    assert mapping["scaling_config"] == [{"maximum_concurrency": expected["maximum_concurrency"]}]
+    assert mapping["enabled"] is True
+
+
+def test_lambda_policy_is_least_privilege(plan: PlanSummary) -> None:
+    by_sid = {s["Sid"]: s for s in statements(plan.policy("aws_iam_role_policy.lambda"))}
+    assert by_sid["AssumeSpokeRoles"] == {
+        "Sid": "AssumeSpokeRoles",
+        "Effect": "Allow",
+        "Action": "sts:AssumeRole",
+        "Resource": "arn:aws:iam::*:role/ad-join-spoke",
+    }
+    assert by_sid["JoinPassword"]["Action"] == "ssm:GetParameter"
+    assert by_sid["JoinPassword"]["Resource"] == (
+        "arn:aws:ssm:us-east-1:123456789012:parameter/ad-join/join-password"
+    )
+    assert (
+        by_sid["LeaveDocument"]["Resource"]
+        == "arn:aws:ssm:us-east-1:123456789012:document/ad-join-leave"
+    )
+    assert by_sid["LeaveOnAdToolsHost"]["Condition"] == {
+        "StringEquals": {"ssm:resourceTag/adToolsHost": "true"}
+    }
+    assert "DirectoryServiceCreateComputer" not in by_sid  # no directory ids configured
+    assert sorted(as_list(by_sid["Queue"]["Resource"])) == [
+        "arn:aws:sqs:us-east-1:123456789012:ad-join-queue"
+    ]
+    assert by_sid["DeadLetterQueue"]["Resource"] == "arn:aws:sqs:us-east-1:123456789012:ad-join-dlq"
+    assert "sqs:SendMessage" not in as_list(by_sid["Queue"]["Action"])
+
+
+def test_ldap_mode_drops_leave_permissions_and_attaches_vpc(accounts_plan: PlanSummary) -> None:
+    sids = {s["Sid"] for s in statements(accounts_plan.policy("aws_iam_role_policy.lambda"))}
+    assert not sids & {"LeaveDocument", "LeaveOnAdToolsHost", "FindAdToolsHostAndReadCommands"}
+    assert accounts_plan.types["aws_ssm_document"] == 0
+    function = accounts_plan.one("aws_lambda_function.this")
+    assert function["vpc_config"][0]["subnet_ids"] == ["subnet-0123"]
+    attachment = accounts_plan.one("aws_iam_role_policy_attachment.vpc[0]")
+    assert attachment["policy_arn"].endswith("service-role/AWSLambdaVPCAccessExecutionRole")
+
+
+def test_directory_ids_scope_create_computer(root: Root, lambda_zip: dict[str, str]) -> None:
+    plan = root.plan(**ORG, directory={"directory_ids": ["d-1234567890"]}, **lambda_zip)
+    by_sid = {s["Sid"]: s for s in statements(plan.policy("aws_iam_role_policy.lambda"))}
+    assert by_sid["DirectoryServiceCreateComputer"] == {
+        "Sid": "DirectoryServiceCreateComputer",
+        "Effect": "Allow",
+        "Action": "ds:CreateComputer",
+        "Resource": "arn:aws:ds:us-east-1:123456789012:directory/d-1234567890",
+    }
+
+
+def test_lambda_trust_is_the_lambda_service_in_this_account(plan: PlanSummary) -> None:
+    (statement,) = statements(plan.policy("aws_iam_role.lambda", "assume_role_policy"))
+    assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+
+
+def test_alarms(plan: PlanSummary) -> None:
+    alarms = {a["alarm_name"]: a for a in plan.of_type("aws_cloudwatch_metric_alarm").values()}
+    assert set(alarms) == set(EXPECTED["alarms"])
+    for name, expected in EXPECTED["alarms"].items():
+        for attribute, value in expected.items():
+            assert alarms[name][attribute] == value, (name, attribute)
+        assert alarms[name]["threshold"] == 0
+        assert alarms[name]["comparison_operator"] == "GreaterThanThreshold"
+        assert alarms[name]["alarm_actions"] == ["arn:aws:sns:us-east-1:123456789012:ad-join-alarms"]
+    topic = plan.one("aws_sns_topic.alarms[0]")
+    assert topic["name"] == "ad-join-alarms"
+
+
+def test_leave_document_parameters(plan: PlanSummary) -> None:
+    document = plan.one("aws_ssm_document.leave[0]")
+    assert document["name"] == "ad-join-leave"
+    content = json.loads(document["content"])
+    assert content["schemaVersion"] == "2.2"
+    assert set(content["parameters"]) == {
+        "computerName",
+        "domainName",
+        "adJoinUserName",
+        "adJoinUserPwParam",
+        "computerOU",
+    }
+    for name, parameter in content["parameters"].items():
+        assert parameter["interpolationType"] == "ENV_VAR", name
+        assert parameter["allowedPattern"], name
+    assert content["mainSteps"][0]["action"] == "aws:runPowerShellScript"
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        pytest.param(
+            {"account_id": "12345", **ORG},
+            "account_id must be a 12-digit AWS account id.",
+            id="invalid-account-id",
+        ),
+        pytest.param(
+            {"allowed_account_ids": ["1234567890123"]},
+            "allowed_account_ids must hold 12-digit AWS account ids.",
+            id="invalid-allowed-account-id",
+        ),
+        pytest.param(
+            {"queue_delay_seconds": 901, **ORG},
+            "queue_delay_seconds must be a whole number between 0 and 900.",
+            id="delay-too-long",
+        ),
+        pytest.param(
+            {"queue_delay_seconds": -1, **ORG},
+            "queue_delay_seconds must be a whole number between 0 and 900.",
+            id="delay-negative",
+        ),
+        pytest.param(
+            {},
+            "Set exactly one of organization_id and allowed_account_ids",
+            id="neither-org-nor-accounts",
+        ),
+        pytest.param(
+            {"organization_id": "o-abcdefghij", "allowed_account_ids": ["111111111111"]},
+            "Set exactly one of organization_id and allowed_account_ids",
+            id="both-org-and-accounts",
+        ),
+        pytest.param(
+            {"directory": {"adapter": "kerberos"}, **ORG},
+            "directory.adapter must be ds or ldap.",
+            id="bad-adapter",
+        ),
+    ],
+)
+def test_validation_messages(
+    root: Root, lambda_zip: dict[str, str], variables: dict[str, Any], message: str
+) -> None:
+    assert message in root.plan_error(**variables, **lambda_zip)
