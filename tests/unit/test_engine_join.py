@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 
+import pytest
 from adjoin.passwords import ONE_TIME_PASSWORD_PATTERN
 
 from tests.unit import fakes
@@ -50,3 +52,331 @@ def test_running_linux_instance_is_joined(
     assert item["attempts"] == 1
     assert [h["status"] for h in item["history"]] == ["joining", "joining"]
     assert recorder.metrics["JoinRequested"] == 1
+
+
+def running(account: str, region: str, iid: str, **kw: object) -> dict[str, object]:
+    return fakes.sqs_record(fakes.state_event(account, region, iid, "running"), **kw)  # type: ignore[arg-type]
+
+
+def test_windows_instance_gets_the_windows_document_and_default_group(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    # GIVEN a Windows instance without adGroupName and an account with a default group
+    world.put_config(fakes.config_item(fakes.SPOKE_B, defaultAdGroupName="Server Admins"))
+    [iid] = fakes.launch(fakes.SPOKE_B, "us-east-1", windows=True)
+    # WHEN its running event is processed
+    assert make_engine().process([running(fakes.SPOKE_B, "us-east-1", iid)]) == []
+    # THEN the Windows join document runs with the default group
+    [command] = fake.sent_commands()
+    assert command["DocumentName"] == "ad-join-windows-join"
+    assert command["Parameters"]["adGroupName"] == ["Server Admins"]
+    item = world.state(iid)
+    assert item is not None and item["platform"] == "windows"
+
+
+def test_hub_account_instances_use_the_lambda_role_without_assume_role(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    [iid] = fakes.launch(fakes.HUB, fakes.HUB_REGION)
+    fake.calls.clear()
+    assert make_engine().process([running(fakes.HUB, fakes.HUB_REGION, iid)]) == []
+    assert fake.calls[("sts", "AssumeRole")] == 0
+    assert len(fake.sent_commands()) == 1
+
+
+def test_duplicate_running_events_join_once_within_and_across_batches(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine, recorder: Recorder
+) -> None:
+    # GIVEN one instance and three copies of its running event (two in one batch)
+    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1")
+    engine = make_engine()
+    # WHEN they are processed in two batches
+    first = engine.process([running(fakes.SPOKE_A, "eu-west-1", iid) for _ in range(2)])
+    second = engine.process([running(fakes.SPOKE_A, "eu-west-1", iid)])
+    # THEN exactly one computer and one command, and no failures
+    assert first == [] and second == []
+    assert len(fake.created) == 1
+    assert len(fake.sent_commands()) == 1
+    assert recorder.metrics["JoinRequested"] == 1
+    assert recorder.metrics["Skipped"] == 2
+    item = world.state(iid)
+    assert item is not None and item["attempts"] == 1
+
+
+def test_agent_offline_is_retried_with_backoff_and_recorded_pending(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine, recorder: Recorder
+) -> None:
+    # GIVEN a running instance whose SSM agent is not online yet (3rd delivery)
+    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1")
+    fake.online = set()
+    [record] = fakes.enqueue(world, [fakes.state_event(fakes.SPOKE_A, "eu-west-1", iid, "running")])
+    record["attributes"]["ApproximateReceiveCount"] = "3"
+    # WHEN it is processed
+    failures = make_engine().process([record])
+    # THEN the message is reported failed, its visibility set to 30 * 2**2 = 120 s
+    assert failures == [record["messageId"]]
+    [change] = [
+        json.loads(body) for svc, op, body in fake.requests if op == "ChangeMessageVisibilityBatch"
+    ]
+    assert change["Entries"][0]["VisibilityTimeout"] == 120
+    assert change["Entries"][0]["ReceiptHandle"] == record["receiptHandle"]
+    # AND nothing was created or sent, the state is pending with the reason
+    assert fake.created == [] and fake.sent_commands() == []
+    item = world.state(iid)
+    assert item is not None and item["status"] == "pending"
+    assert item["lastError"] == "SSM agent is not online yet"
+    assert recorder.metrics["Retried"] == 1
+    assert world.dlq_messages() == []
+
+
+def test_retry_exhausted_goes_to_the_dlq(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine, recorder: Recorder
+) -> None:
+    # GIVEN an instance whose agent never comes online, first sent 3590 s ago
+    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1")
+    fake.online = set()
+    now = 1_800_000_000_000
+    record = running(fakes.SPOKE_A, "eu-west-1", iid, receive_count=2, sent_ms=now - 3590 * 1000)
+    # WHEN it is processed again (next delay 60 s would pass RETRY_MAX_SECONDS=3600)
+    failures = make_engine(clock_ms=lambda: now).process([record])
+    # THEN it is acknowledged and the DLQ holds it with reason retry_exhausted
+    assert failures == []
+    [dead] = world.dlq_messages()
+    assert dead["Body"] == record["body"]
+    assert dead["MessageAttributes"]["reason"]["StringValue"] == "retry_exhausted"
+    assert "agent_offline" in dead["MessageAttributes"]["detail"]["StringValue"]
+    assert dead["MessageAttributes"]["sourceMessageId"]["StringValue"] == record["messageId"]
+    assert recorder.metrics["Rejected"] == 1
+    assert fake.sent_commands() == []
+
+
+def test_retry_then_join_on_a_later_delivery(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1")
+    engine = make_engine()
+    fake.online = set()
+    record = running(fakes.SPOKE_A, "eu-west-1", iid)
+    assert engine.process([record]) == [record["messageId"]]
+    fake.online = {iid}
+    assert engine.process([record]) == []
+    item = world.state(iid)
+    assert item is not None
+    assert [h["status"] for h in item["history"]] == ["pending", "joining", "joining"]
+    assert len(fake.sent_commands()) == 1
+
+
+def test_send_command_throttled_is_transient_and_the_redelivery_resumes_its_claim(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    # GIVEN SendCommand is throttled on the first delivery (ldap adapter: re-create resets)
+    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1")
+    ldap = fakes.FakeLdapDirectory
+    engine = make_engine(ldap=ldap, DIRECTORY_ADAPTER="ldap")
+    fake.errors["SendCommand"] = "ThrottlingException"
+    record = running(fakes.SPOKE_A, "eu-west-1", iid)
+    # WHEN it is processed, THEN it is retried and the claim stays joining without a command
+    assert engine.process([record]) == [record["messageId"]]
+    item = world.state(iid)
+    assert item is not None and item["status"] == "joining" and "commandId" not in item
+    # WHEN the same message is redelivered and SendCommand works
+    del fake.errors["SendCommand"]
+    assert engine.process([record]) == []
+    # THEN the join completes once
+    item = world.state(iid)
+    assert item is not None and item["status"] == "joining" and item["commandId"]
+    assert item["attempts"] == 2
+
+
+def test_describe_falls_back_to_a_filter_when_one_id_does_not_exist(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine, recorder: Recorder
+) -> None:
+    # GIVEN a batch with a real instance and an id that does not exist
+    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1")
+    ghost = "i-0fffffffffffffff0"
+    records = [running(fakes.SPOKE_A, "eu-west-1", i) for i in (iid, ghost)]
+    fake.calls.clear()
+    # WHEN processed
+    assert make_engine().process(records) == []
+    # THEN the real one is joined and the ghost skipped as gone (two describe calls)
+    assert [c["InstanceIds"] for c in fake.sent_commands()] == [[iid]]
+    assert fake.calls[("ec2", "DescribeInstances")] == 2
+    ghost_item = world.state(ghost)
+    assert ghost_item is not None and ghost_item["status"] == "skipped"
+    assert ghost_item["history"][0]["reason"] == "instance_gone"
+
+
+def test_one_describe_and_one_agent_query_per_account_region_per_batch(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    ids_a = fakes.launch(fakes.SPOKE_A, "eu-west-1", count=3)
+    ids_b = fakes.launch(fakes.SPOKE_B, "us-east-1", count=2)
+    records = [running(fakes.SPOKE_A, "eu-west-1", i) for i in ids_a] + [
+        running(fakes.SPOKE_B, "us-east-1", i) for i in ids_b
+    ]
+    fake.calls.clear()
+    assert make_engine().process(records) == []
+    assert fake.calls[("ec2", "DescribeInstances")] == 2
+    assert fake.calls[("ssm", "DescribeInstanceInformation")] == 2
+    assert fake.calls[("dynamodb", "TransactWriteItems")] == 2
+    assert fake.calls[("ssm", "SendCommand")] == 5
+
+
+@pytest.mark.parametrize(
+    ("setup", "reason"),
+    [
+        ({"tags": {"autoadjoin": "False"}}, "opted_out"),
+        ({"stop": True}, "instance_not_running"),
+        ({"terminate": True}, "instance_gone"),
+    ],
+)
+def test_skips_send_nothing_and_record_skipped(  # noqa: PLR0917
+    world: fakes.World,
+    fake: fakes.FakeAws,
+    make_engine: MakeEngine,
+    recorder: Recorder,
+    setup: dict[str, object],
+    reason: str,
+) -> None:
+    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1", tags=setup.get("tags"))  # type: ignore[arg-type]
+    ec2 = fakes.spoke_session(fakes.SPOKE_A, "eu-west-1").client("ec2")
+    if setup.get("stop"):
+        ec2.stop_instances(InstanceIds=[iid])
+    if setup.get("terminate"):
+        ec2.terminate_instances(InstanceIds=[iid])
+    assert make_engine().process([running(fakes.SPOKE_A, "eu-west-1", iid)]) == []
+    assert fake.created == [] and fake.sent_commands() == []
+    item = world.state(iid)
+    assert item is not None and item["status"] == "skipped"
+    assert item["history"][-1]["reason"] == reason
+    assert recorder.metrics["Skipped"] == 1
+
+
+def test_ds_computer_that_already_exists_is_a_permanent_failure(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine, recorder: Recorder
+) -> None:
+    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1")
+    fake.errors["CreateComputer"] = "EntityAlreadyExistsException"
+    assert make_engine().process([running(fakes.SPOKE_A, "eu-west-1", iid)]) == []
+    assert fake.sent_commands() == []
+    [dead] = world.dlq_messages()
+    assert dead["MessageAttributes"]["reason"]["StringValue"] == "computer_exists"
+    item = world.state(iid)
+    assert item is not None and item["status"] == "failed"
+    assert "already exists" in item["lastError"]
+    assert recorder.metrics["Rejected"] == 1
+
+
+def test_ds_unavailable_is_retried(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1")
+    fake.errors["CreateComputer"] = "DirectoryUnavailableException"
+    record = running(fakes.SPOKE_A, "eu-west-1", iid)
+    assert make_engine().process([record]) == [record["messageId"]]
+    assert fake.sent_commands() == [] and world.dlq_messages() == []
+
+
+def test_ds_without_directory_id_is_a_config_error(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    item = fakes.config_item(fakes.SPOKE_A)
+    del item["directoryId"]
+    world.put_config(item)
+    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1")
+    assert make_engine().process([running(fakes.SPOKE_A, "eu-west-1", iid)]) == []
+    [dead] = world.dlq_messages()
+    assert dead["MessageAttributes"]["reason"]["StringValue"] == "invalid_config"
+    assert fake.sent_commands() == []
+
+
+def test_ldap_adapter_joins_through_the_factory_with_the_join_user(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    # GIVEN an account using the ldap adapter (fake LdapDirectory with the contract's constructor)
+    world.put_config(
+        fakes.config_item(fakes.SPOKE_A, directoryAdapter="ldap", ldapServers="dc1, dc2")
+    )
+    made: list[fakes.FakeLdapDirectory] = []
+
+    def ldap_class(*args: object, **kwargs: object) -> fakes.FakeLdapDirectory:
+        made.append(fakes.FakeLdapDirectory(*args, **kwargs))  # type: ignore[arg-type]
+        return made[-1]
+
+    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1")
+    assert make_engine(ldap=ldap_class).process([running(fakes.SPOKE_A, "eu-west-1", iid)]) == []
+    [directory] = made
+    assert directory.servers == ["dc1", "dc2"]
+    assert directory.domain == "corp.example.com"
+    assert directory.user == "svc-adjoin@corp.example.com"
+    assert directory.password == fakes.JOIN_PASSWORD
+    assert directory.security == "ldaps"
+    assert directory.log == [("create", "EC2" + iid[-12:].upper())]
+    assert fake.created == []  # not Directory Service
+    assert len(fake.sent_commands()) == 1
+
+
+def test_command_status_success_records_joined_and_tags_the_instance(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine, recorder: Recorder
+) -> None:
+    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1")
+    engine = make_engine()
+    engine.process([running(fakes.SPOKE_A, "eu-west-1", iid)])
+    item = world.state(iid)
+    assert item is not None
+    status = fakes.command_event(fakes.SPOKE_A, "eu-west-1", iid, item["commandId"], "Success")
+    assert engine.process([fakes.sqs_record(status)]) == []
+    item = world.state(iid)
+    assert item is not None and item["status"] == "joined"
+    ec2 = fakes.spoke_session(fakes.SPOKE_A, "eu-west-1").client("ec2")
+    tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [iid]}])["Tags"]
+    assert {t["Key"]: t["Value"] for t in tags}["adComputerName"] == item["computerName"]
+    assert recorder.metrics["JoinSucceeded"] == 1
+
+
+def test_command_status_failure_records_failed_and_counts_join_failed(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine, recorder: Recorder
+) -> None:
+    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1")
+    engine = make_engine()
+    engine.process([running(fakes.SPOKE_A, "eu-west-1", iid)])
+    item = world.state(iid)
+    assert item is not None
+    status = fakes.command_event(fakes.SPOKE_A, "eu-west-1", iid, item["commandId"], "TimedOut")
+    assert engine.process([fakes.sqs_record(fakes.sns_envelope(status))]) == []
+    item = world.state(iid)
+    assert item is not None and item["status"] == "failed"
+    assert item["lastError"] == "command TimedOut"
+    assert recorder.metrics["JoinFailed"] == 1
+
+
+def test_stale_or_unknown_command_status_changes_nothing(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine, recorder: Recorder
+) -> None:
+    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1")
+    engine = make_engine()
+    engine.process([running(fakes.SPOKE_A, "eu-west-1", iid)])
+    other = "0b0b0b0b-0b0b-0b0b-0b0b-0b0b0b0b0b0b"
+    stale = fakes.command_event(fakes.SPOKE_A, "eu-west-1", iid, other, "Failed")
+    in_progress = fakes.command_event(fakes.SPOKE_A, "eu-west-1", iid, other, "InProgress")
+    assert engine.process([fakes.sqs_record(stale)]) == []
+    assert engine.process([fakes.sqs_record(in_progress)]) == []
+    item = world.state(iid)
+    assert item is not None and item["status"] == "joining"
+    assert recorder.metrics["JoinFailed"] == 0
+
+
+def test_a_new_running_event_after_a_failed_join_joins_again(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1")
+    engine = make_engine()
+    engine.process([running(fakes.SPOKE_A, "eu-west-1", iid)])
+    item = world.state(iid)
+    assert item is not None
+    failed = fakes.command_event(fakes.SPOKE_A, "eu-west-1", iid, item["commandId"], "Failed")
+    engine.process([fakes.sqs_record(failed)])
+    assert engine.process([running(fakes.SPOKE_A, "eu-west-1", iid)]) == []
+    item = world.state(iid)
+    assert item is not None and item["status"] == "joining" and item["attempts"] == 2
+    assert len(fake.sent_commands()) == 2
