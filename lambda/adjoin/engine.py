@@ -516,7 +516,7 @@ class Engine:
                     continue  # transient: the claim stays with this message for its retry
                 transitions[ev.instance_id] = (t, item)
             elif isinstance(ev, InstanceStateEvent) and ev.state == "terminated":
-                if not item.leave_started or (item.outcome and item.outcome.kind != REJECT):
+                if not item.leave_started or (item.outcome and item.outcome.kind == ACK):
                     continue
                 if item.outcome is None:
                     attrs: tuple[tuple[str, Any], ...] = (("computerName", item.name),)

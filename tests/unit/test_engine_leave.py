@@ -1,0 +1,205 @@
+"""GIVEN/WHEN/THEN tests of terminations: leave adapters, terminated before or during a join."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adjoin.directory.base import ComputerAccount
+
+from tests.unit import fakes
+from tests.unit.conftest import MakeEngine, Recorder
+
+REGION = "eu-west-1"
+
+
+def event(iid: str, state: str) -> dict[str, Any]:
+    return fakes.sqs_record(fakes.state_event(fakes.SPOKE_A, REGION, iid, state))
+
+
+class LdapRecorder:
+    """A constructor for FakeLdapDirectory that keeps one shared directory."""
+
+    def __init__(self) -> None:
+        self.directory: fakes.FakeLdapDirectory | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> fakes.FakeLdapDirectory:
+        fresh = fakes.FakeLdapDirectory(*args, **kwargs)
+        if self.directory is not None:
+            fresh.existing = self.directory.existing
+            fresh.log = self.directory.log
+        self.directory = fresh
+        return fresh
+
+
+def test_terminated_after_join_deletes_the_object_with_ldap(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine, recorder: Recorder
+) -> None:
+    # GIVEN an instance joined through ldap
+    ldap = LdapRecorder()
+    engine = make_engine(ldap=ldap, DIRECTORY_ADAPTER="ldap", LEAVE_ADAPTER="ldap")
+    [iid] = fakes.launch(fakes.SPOKE_A, REGION)
+    assert engine.process([event(iid, "running")]) == []
+    name = "EC2" + iid[-12:].upper()
+    # WHEN it is terminated
+    assert engine.process([event(iid, "terminated")]) == []
+    # THEN its computer object is deleted and the state is left
+    assert ldap.directory is not None
+    assert ldap.directory.log == [("create", name), ("delete", name)]
+    assert ldap.directory.existing == set()
+    item = world.state(iid)
+    assert item is not None and item["status"] == "left"
+    assert [h["status"] for h in item["history"]][-2:] == ["leaving", "left"]
+    assert recorder.metrics["LeaveRequested"] == 1
+    assert recorder.metrics["LeaveSucceeded"] == 1
+
+
+def test_terminated_twice_deletes_once(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine, recorder: Recorder
+) -> None:
+    ldap = LdapRecorder()
+    engine = make_engine(ldap=ldap, DIRECTORY_ADAPTER="ldap", LEAVE_ADAPTER="ldap")
+    [iid] = fakes.launch(fakes.SPOKE_A, REGION)
+    engine.process([event(iid, "running")])
+    assert engine.process([event(iid, "terminated")]) == []
+    assert engine.process([event(iid, "terminated")]) == []
+    assert ldap.directory is not None
+    assert [op for op, _ in ldap.directory.log] == ["create", "delete"]
+    assert recorder.metrics["Skipped"] == 1
+
+
+def test_terminated_before_join_means_no_join_and_no_object(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    # GIVEN an instance terminated before its (delayed) running event is processed
+    ldap = LdapRecorder()
+    engine = make_engine(ldap=ldap, DIRECTORY_ADAPTER="ldap", LEAVE_ADAPTER="ldap")
+    [iid] = fakes.launch(fakes.SPOKE_A, REGION)
+    # WHEN the terminated event comes first and the running event after it
+    assert engine.process([event(iid, "terminated")]) == []
+    assert engine.process([event(iid, "running")]) == []
+    # THEN no computer object was created or deleted and no command was sent
+    assert ldap.directory is None or ldap.directory.log == []
+    assert fake.created == [] and fake.sent_commands() == []
+    item = world.state(iid)
+    assert item is not None and item["status"] == "left"
+    assert item["history"][-1]["reason"] == "terminated_before_join"
+
+
+def test_terminated_while_retrying_for_the_agent_stops_the_join(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    engine = make_engine()
+    [iid] = fakes.launch(fakes.SPOKE_A, REGION)
+    fake.online = set()
+    run = event(iid, "running")
+    assert engine.process([run]) == [run["messageId"]]  # pending
+    assert engine.process([event(iid, "terminated")]) == []
+    fake.online = None
+    assert engine.process([run]) == []  # the retry finds the instance gone / left
+    assert fake.created == [] and fake.sent_commands() == []
+    item = world.state(iid)
+    assert item is not None and item["status"] == "left"
+
+
+def test_terminated_during_the_join_removes_the_new_object(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    # GIVEN the terminated event is handled while the join is between claim and record
+    ldap = LdapRecorder()
+    engine = make_engine(ldap=ldap, DIRECTORY_ADAPTER="ldap", LEAVE_ADAPTER="ldap")
+    other = make_engine(ldap=ldap, DIRECTORY_ADAPTER="ldap", LEAVE_ADAPTER="ldap")
+    [iid] = fakes.launch(fakes.SPOKE_A, REGION)
+    original_join = engine._join
+
+    def join_then_terminate(item: Any, directory: Any, ssm: Any) -> None:
+        original_join(item, directory, ssm)
+        assert other.process([event(iid, "terminated")]) == []
+
+    engine._join = join_then_terminate  # type: ignore[method-assign]
+    # WHEN the running event is processed
+    assert engine.process([event(iid, "running")]) == []
+    # THEN the object created by the join was deleted again: nothing is left behind
+    assert ldap.directory is not None
+    assert ldap.directory.existing == set()
+    item = world.state(iid)
+    assert item is not None and item["status"] == "left"
+
+
+def test_ad_tools_host_leave_sends_the_leave_document_without_the_password(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine, recorder: Recorder
+) -> None:
+    # GIVEN an AD tools host in the hub and a joined spoke instance
+    [host] = fakes.launch(fakes.HUB, fakes.HUB_REGION, tags={"adToolsHost": "true"})
+    engine = make_engine(LEAVE_ADAPTER="ad_tools_host")
+    [iid] = fakes.launch(fakes.SPOKE_A, REGION)
+    engine.process([event(iid, "running")])
+    # WHEN it is terminated
+    assert engine.process([event(iid, "terminated")]) == []
+    # THEN the leave document ran on the host with the parameter NAME, not the password
+    leave = [c for c in fake.sent_commands() if c["DocumentName"] == "ad-join-leave"]
+    assert len(leave) == 1
+    assert leave[0]["InstanceIds"] == [host]
+    assert {k: v[0] for k, v in leave[0]["Parameters"].items()} == {
+        "computerName": "EC2" + iid[-12:].upper(),
+        "domainName": "corp.example.com",
+        "adJoinUserName": "svc-adjoin@corp.example.com",
+        "adJoinUserPwParam": fakes.JOIN_PW_PARAM,
+        "computerOU": "OU=Computers,OU=AWS,DC=corp,DC=example,DC=com",
+    }
+    item = world.state(iid)
+    assert item is not None and item["status"] == "left" and item["leaveCommandId"]
+    assert recorder.metrics["LeaveSucceeded"] == 1
+
+
+def test_ad_tools_host_missing_is_retried(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    engine = make_engine(LEAVE_ADAPTER="ad_tools_host")
+    [iid] = fakes.launch(fakes.SPOKE_A, REGION)
+    engine.process([event(iid, "running")])
+    record = event(iid, "terminated")
+    assert engine.process([record]) == [record["messageId"]]
+    item = world.state(iid)
+    assert item is not None and item["status"] == "leaving"
+    assert "no running instance tagged adToolsHost=true" in item["lastError"]
+
+
+def test_leave_adapter_none_records_only(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine, recorder: Recorder
+) -> None:
+    engine = make_engine(LEAVE_ADAPTER="none")
+    [iid] = fakes.launch(fakes.SPOKE_A, REGION)
+    engine.process([event(iid, "running")])
+    sent_before = len(fake.sent_commands())
+    assert engine.process([event(iid, "terminated")]) == []
+    assert len(fake.sent_commands()) == sent_before
+    item = world.state(iid)
+    assert item is not None and item["status"] == "left"
+    assert item["history"][-1]["reason"] == "record_only"
+
+
+def test_terminated_without_state_uses_the_deterministic_name(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    # GIVEN a joined instance whose state row was lost
+    ldap = LdapRecorder()
+    engine = make_engine(ldap=ldap, DIRECTORY_ADAPTER="ldap", LEAVE_ADAPTER="ldap")
+    [iid] = fakes.launch(fakes.SPOKE_A, REGION)
+    engine.process([event(iid, "running")])
+    boto3_table = __import__("boto3").resource("dynamodb", region_name=fakes.HUB_REGION)
+    item = world.state(iid)
+    assert item is not None
+    boto3_table.Table(fakes.STATE_TABLE).put_item(
+        Item={"instanceId": iid, "status": "joined", "history": []}
+    )
+    # WHEN terminated, THEN the object named from the instance id is deleted
+    assert engine.process([event(iid, "terminated")]) == []
+    assert ldap.directory is not None
+    assert ("delete", "EC2" + iid[-12:].upper()) in ldap.directory.log
+
+
+def test_fake_ldap_matches_the_port() -> None:
+    directory = fakes.FakeLdapDirectory(["dc"], "corp.example.com", "u", "p")
+    directory.create_computer(ComputerAccount("EC2ABC", "corp.example.com", None, "x" * 16))
+    assert directory.delete_computer("EC2ABC", "corp.example.com", None) is True
+    assert directory.delete_computer("EC2ABC", "corp.example.com", None) is False
