@@ -16,6 +16,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.terraform]
 
 EXPECTED = yaml.safe_load((Path(__file__).parent / "expected.yaml").read_text())
 FIXTURE = "tests/terraform/hub/fixture"
+ALARM_TOPIC = "arn:aws:sns:us-east-1:123456789012:ad-join-alarms"
 ORG = {"organization_id": "o-abcdefghij", "spoke_regions": ["eu-west-1"]}
 
 
@@ -182,8 +183,9 @@ def test_kms_key_policy_services_and_source_conditions(plan: PlanSummary) -> Non
         "ArnEquals": {"aws:SourceArn": "arn:aws:sns:eu-west-1:123456789012:ad-join-events"}
     }
     assert by_sid["CloudWatchLogs"]["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
+    log_group = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/ad-join"
     assert by_sid["CloudWatchLogs"]["Condition"]["ArnEquals"] == {
-        "kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/ad-join"
+        "kms:EncryptionContext:aws:logs:arn": log_group
     }
     principals = [s["Principal"] for s in by_sid.values()]
     for principal in principals:
@@ -278,7 +280,7 @@ def test_alarms(plan: PlanSummary) -> None:
             assert alarms[name][attribute] == value, (name, attribute)
         assert alarms[name]["threshold"] == 0
         assert alarms[name]["comparison_operator"] == "GreaterThanThreshold"
-        assert alarms[name]["alarm_actions"] == ["arn:aws:sns:us-east-1:123456789012:ad-join-alarms"]
+        assert alarms[name]["alarm_actions"] == [ALARM_TOPIC]
     topic = plan.one("aws_sns_topic.alarms[0]")
     assert topic["name"] == "ad-join-alarms"
 
