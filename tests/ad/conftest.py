@@ -23,6 +23,7 @@ class DirectoryCall:
     """Runs the Lambda's LdapDirectory inside a client namespace through tests/ad/ldap_driver."""
 
     ad: SambaDomain
+    hub: Namespace
 
     def __call__(
         self, op: str, *, where: Namespace | None = None, **request: Any
@@ -38,7 +39,7 @@ class DirectoryCall:
             "timeout": 5.0,
             **request,
         }
-        proc = (where or self.ad.client).run(
+        proc = (where or self.hub).run(
             [sys.executable, "-m", "tests.ad.ldap_driver"],
             input=json.dumps(body),
             env={"PYTHONPATH": f"{REPO_ROOT / 'lambda'}:{REPO_ROOT}"},
@@ -69,5 +70,17 @@ def samba_domain() -> Iterator[SambaDomain]:
 
 
 @pytest.fixture(scope="session")
-def directory(samba_domain: SambaDomain) -> DirectoryCall:
-    return DirectoryCall(samba_domain)
+def hub(samba_domain: SambaDomain) -> Namespace:
+    """The Lambda's side: its own namespace (like the hub VPC), with the domain's DNS and
+    Kerberos configured, and one extra name for the DC that its certificate does not carry."""
+    ad = samba_domain
+    ns = ad.add_client("hub")
+    ns.run(["sh", "-c", f"echo 'nameserver {ad.dc_ip}' > /etc/resolv.conf"])
+    ns.run(["sh", "-c", f"echo '{ad.dc_ip} not-the-dc.example.test' >> /etc/hosts"])
+    ns.run(["cp", str(ad.samba_dir / "private" / "krb5.conf"), "/etc/krb5.conf"])
+    return ns
+
+
+@pytest.fixture(scope="session")
+def directory(samba_domain: SambaDomain, hub: Namespace) -> DirectoryCall:
+    return DirectoryCall(samba_domain, hub)

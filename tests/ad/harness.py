@@ -520,6 +520,10 @@ class SambaDomain:
                 f"--host-ip={self.dc_ip}",
                 f"--host-name={self.dc_hostname}",
                 f"--targetdir={self.samba_dir}",
+                # Bound to the DC address only, so UDP answers (DNS, CLDAP) to clients on the
+                # other subnets come from the address they asked.
+                f"--option=interfaces=lo {self.dc_ip}/{self.prefix_len}",
+                "--option=bind interfaces only=yes",
                 "--option=dns forwarder=",
                 f"--option=tls keyfile={tls / 'key.pem'}",
                 f"--option=tls certfile={tls / 'cert.pem'}",
