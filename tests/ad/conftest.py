@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -57,8 +59,43 @@ def run_join_script(where: Namespace, env: dict[str, str]) -> Any:
     return where.run(["bash", str(JOIN_SCRIPT)], env=env, check=False, timeout=300)
 
 
+# Host files the harness must never change (the namespaces get private copies of /etc and /var).
+HOST_FILES = (
+    "/etc/hostname",
+    "/etc/hosts",
+    "/etc/resolv.conf",
+    "/etc/krb5.conf",
+    "/etc/krb5.keytab",
+    "/etc/nsswitch.conf",
+    "/etc/sssd/sssd.conf",
+    "/etc/pam.d/common-auth",
+    "/etc/pam.d/common-account",
+    "/etc/pam.d/common-session",
+    "/etc/samba/smb.conf",
+)
+
+
+def host_state() -> dict[str, str]:
+    """Digest (or absence) of each host file, plus the host's hostname."""
+    state = {"hostname": socket.gethostname()}
+    for name in HOST_FILES:
+        path = Path(name)
+        state[name] = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "-"
+    return state
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run test_isolation.py last: it checks the host after everything else ran."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/ad/test_isolation.py"))
+
+
 @pytest.fixture(scope="session")
-def samba_domain() -> Iterator[SambaDomain]:
+def host_snapshot() -> dict[str, str]:
+    return host_state()
+
+
+@pytest.fixture(scope="session")
+def samba_domain(host_snapshot: dict[str, str]) -> Iterator[SambaDomain]:
     started = time.monotonic()
     with SambaDomain() as ad:
         yield ad
