@@ -1,0 +1,265 @@
+"""Unit tests of the ldap adapter with ldap3's MOCK_SYNC strategy (an in-memory directory).
+
+The same adapter against a real Samba AD DC: tests/ad/test_ldap_directory.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from adjoin.directory.base import ComputerAccount
+from adjoin.directory.ldap import (
+    TREE_DELETE_OID,
+    LdapDirectory,
+    domain_to_dn,
+    encode_unicode_pwd,
+    validate_computer_name,
+)
+from adjoin.errors import DirectoryError, DirectoryUnavailable, PermanentError, TransientError
+from ldap3 import MOCK_SYNC, OFFLINE_AD_2012_R2, Connection, Server
+from ldap3.core import exceptions as ldap_exc
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pyasn1.*")
+
+DOMAIN = "ad.example.com"
+BASE = "DC=ad,DC=example,DC=com"
+OU = f"OU=EC2,{BASE}"
+USER_DN = f"CN=svc-adjoin,CN=Users,{BASE}"
+JOIN_PASSWORD = "Join-Secret-9zZ"
+OTP = "One.Time~Pass-123456"
+
+
+class MockDirectory(LdapDirectory):
+    """LdapDirectory whose connection is an ldap3 MOCK_SYNC connection on a shared fake DIT."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("dc1.ad.example.com", DOMAIN, USER_DN, JOIN_PASSWORD, **kwargs)
+        server = Server("dc1.ad.example.com", get_info=OFFLINE_AD_2012_R2)
+        self.conn = Connection(
+            server,
+            user=USER_DN,
+            password=JOIN_PASSWORD,
+            client_strategy=MOCK_SYNC,
+            raise_exceptions=True,
+        )
+        for dn, attrs in (
+            (BASE, {"objectClass": ["top", "domain"]}),
+            (f"CN=Users,{BASE}", {"objectClass": ["top", "container"]}),
+            (f"CN=Computers,{BASE}", {"objectClass": ["top", "container"]}),
+            (OU, {"objectClass": ["top", "organizationalUnit"]}),
+            (USER_DN, {"objectClass": ["top", "user"], "userPassword": JOIN_PASSWORD}),
+        ):
+            self.conn.strategy.add_entry(dn, attrs)
+        self.deletes: list[tuple[str, Any]] = []
+        self.connects = 0
+        original_delete = self.conn.delete
+
+        def spy_delete(dn: str, controls: Any = None) -> Any:
+            self.deletes.append((dn, controls))
+            return original_delete(dn, controls=controls)
+
+        self.conn.delete = spy_delete
+
+    def _connect(self) -> Any:
+        self.connects += 1
+        self.conn.bind()
+        return self.conn
+
+    def entry(self, dn: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = self.conn.strategy.connection.server.dit.get(dn)
+        return found
+
+
+def computer(name: str = "EC2ABC123", ou: str | None = OU, otp: str = OTP) -> ComputerAccount:
+    return ComputerAccount(name=name, domain=DOMAIN, ou=ou, one_time_password=otp)
+
+
+class FailingDirectory(LdapDirectory):
+    """LdapDirectory whose connection attempt raises the given exception."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(["10.0.0.1", "10.0.0.2"], DOMAIN, "svc@ad.example.com", JOIN_PASSWORD)
+        self.exc = exc
+
+    def _connect(self) -> Any:
+        raise self.exc
+
+
+# ---- create ---------------------------------------------------------------------------------
+
+
+def test_create_adds_a_workstation_account_with_the_one_time_password() -> None:
+    directory = MockDirectory()
+    directory.create_computer(computer("ec2abc123"))
+    entry = directory.entry(f"CN=EC2ABC123,{OU}")
+    assert entry is not None
+    assert entry["sAMAccountName"] == [b"EC2ABC123$"]
+    assert entry["userAccountControl"] == [b"4096"]
+    assert entry["dNSHostName"] == [b"ec2abc123.ad.example.com"]
+    assert entry["unicodePwd"] == [encode_unicode_pwd(OTP)]
+    assert b"computer" in entry["objectClass"]
+
+
+def test_create_without_ou_uses_the_computers_container() -> None:
+    directory = MockDirectory()
+    directory.create_computer(computer(ou=None))
+    assert directory.entry(f"CN=EC2ABC123,CN=Computers,{BASE}") is not None
+
+
+def test_create_of_an_existing_account_resets_its_password() -> None:
+    directory = MockDirectory()
+    directory.create_computer(computer(otp=OTP))
+    directory.create_computer(computer(otp="Second.Pass-7654321"))
+    entry = directory.entry(f"CN=EC2ABC123,{OU}")
+    assert entry is not None
+    assert entry["unicodePwd"] == [encode_unicode_pwd("Second.Pass-7654321")]
+
+
+@pytest.mark.parametrize("name", ["EC2456789ABCDEF0", "EC2.BAD", "EC2_BAD", "-EC2", "123456", ""])
+def test_create_refuses_bad_names_before_connecting(name: str) -> None:
+    directory = MockDirectory()
+    with pytest.raises(DirectoryError) as caught:
+        directory.create_computer(computer(name))
+    assert caught.value.reason == "invalid_computer_name"
+    assert directory.connects == 0
+    assert directory.entry(f"CN={name[:15].upper()},{OU}") is None
+
+
+def test_create_refuses_an_empty_one_time_password() -> None:
+    with pytest.raises(DirectoryError):
+        MockDirectory().create_computer(computer(otp=""))
+
+
+# ---- delete ---------------------------------------------------------------------------------
+
+
+def test_delete_removes_the_account_with_the_tree_delete_control() -> None:
+    directory = MockDirectory()
+    directory.create_computer(computer())
+    assert directory.delete_computer("EC2ABC123", DOMAIN, OU) is True
+    assert directory.entry(f"CN=EC2ABC123,{OU}") is None
+    assert directory.deletes == [(f"CN=EC2ABC123,{OU}", [(TREE_DELETE_OID, True, None)])]
+
+
+def test_delete_finds_an_account_that_moved_to_another_container() -> None:
+    directory = MockDirectory()
+    directory.create_computer(computer(ou=None))
+    assert directory.delete_computer("EC2ABC123", DOMAIN, OU) is True
+    assert directory.entry(f"CN=EC2ABC123,CN=Computers,{BASE}") is None
+
+
+def test_delete_of_a_missing_account_returns_false() -> None:
+    directory = MockDirectory()
+    assert directory.delete_computer("EC2ABC123", DOMAIN, OU) is False
+    assert directory.deletes == []
+
+
+# ---- configuration --------------------------------------------------------------------------
+
+
+def test_seal_is_refused_with_a_clear_reason() -> None:
+    with pytest.raises(DirectoryError) as caught:
+        LdapDirectory("dc1", DOMAIN, "u@d", JOIN_PASSWORD, security="seal")
+    assert caught.value.reason == "directory_config"
+    assert "ldaps" in str(caught.value)
+
+
+@pytest.mark.parametrize("servers", ["", " , ", []])
+def test_no_server_is_a_configuration_error(servers: Any) -> None:
+    with pytest.raises(DirectoryError):
+        LdapDirectory(servers, DOMAIN, "u@d", JOIN_PASSWORD)
+
+
+def test_ports_and_server_list() -> None:
+    ldaps = LdapDirectory("10.0.0.1, 10.0.0.2", DOMAIN, "u@d", JOIN_PASSWORD)
+    starttls = LdapDirectory(["dc1"], DOMAIN, "u@d", JOIN_PASSWORD, security="starttls")
+    assert (ldaps.port, starttls.port) == (636, 389)
+    assert "10.0.0.2" in repr(ldaps)
+    assert LdapDirectory(["dc1"], DOMAIN, "u@d", JOIN_PASSWORD, port=3269).port == 3269
+
+
+def test_repr_never_shows_the_password() -> None:
+    assert JOIN_PASSWORD not in repr(LdapDirectory("dc1", DOMAIN, "u@d", JOIN_PASSWORD))
+
+
+def test_helpers() -> None:
+    assert domain_to_dn("Ad.Example.com") == BASE
+    assert validate_computer_name("ec2-ab1") == "EC2-AB1"
+    assert encode_unicode_pwd("ab") == '"ab"'.encode("utf-16-le")
+    with pytest.raises(DirectoryError):
+        domain_to_dn("not a domain")
+
+
+# ---- error mapping --------------------------------------------------------------------------
+
+
+def _result(cls: type[ldap_exc.LDAPOperationResult], code: int, message: str) -> Any:
+    return cls(result=code, description=cls.__name__, dn="CN=x", message=message)
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected", "reason"),
+    [
+        (ldap_exc.LDAPSocketOpenError("connection refused"), DirectoryUnavailable, None),
+        (ldap_exc.LDAPServerPoolExhaustedError("all down"), DirectoryUnavailable, None),
+        (ldap_exc.LDAPSocketReceiveError("timed out"), DirectoryUnavailable, None),
+        (ldap_exc.LDAPSessionTerminatedByServerError("bye"), DirectoryUnavailable, None),
+        (TimeoutError(), DirectoryUnavailable, None),
+        (_result(ldap_exc.LDAPBusyResult, 51, "busy"), DirectoryUnavailable, None),
+        (_result(ldap_exc.LDAPUnavailableResult, 52, "down"), DirectoryUnavailable, None),
+        (
+            _result(ldap_exc.LDAPInsufficientAccessRightsResult, 50, "acl"),
+            DirectoryError,
+            "directory_error",
+        ),
+        (
+            _result(ldap_exc.LDAPConstraintViolationResult, 19, "0000052D: pwd policy"),
+            DirectoryError,
+            "directory_error",
+        ),
+        (
+            _result(ldap_exc.LDAPInvalidCredentialsResult, 49, "52e"),
+            DirectoryError,
+            "directory_auth",
+        ),
+        (
+            ldap_exc.LDAPSocketOpenError("[SSL: CERTIFICATE_VERIFY_FAILED] hostname mismatch"),
+            DirectoryError,
+            "directory_tls",
+        ),
+    ],
+)
+def test_errors_are_typed(
+    exc: BaseException, expected: type[Exception], reason: str | None
+) -> None:
+    with pytest.raises(expected) as caught:
+        FailingDirectory(exc).create_computer(computer())
+    if reason:
+        assert caught.value.reason == reason  # type: ignore[attr-defined]
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    transient = issubclass(expected, TransientError)
+    assert isinstance(caught.value, TransientError if transient else PermanentError)
+
+
+def test_messages_never_contain_either_password() -> None:
+    echo = _result(
+        ldap_exc.LDAPConstraintViolationResult, 19, f"bad value {OTP} for user {JOIN_PASSWORD}"
+    )
+    with pytest.raises(DirectoryError) as caught:
+        FailingDirectory(echo).create_computer(computer())
+    text = str(caught.value)
+    assert OTP not in text and JOIN_PASSWORD not in text
+    assert "constraintViolation" in text or "LDAPConstraintViolationResult" in text
+    assert "***" in text
+
+
+def test_refusal_while_adding_is_a_directory_error() -> None:
+    directory = MockDirectory()
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise _result(ldap_exc.LDAPInsufficientAccessRightsResult, 50, "no rights on OU")
+
+    directory.conn.add = refuse
+    with pytest.raises(DirectoryError, match="no rights on OU"):
+        directory.create_computer(computer())
