@@ -1,0 +1,202 @@
+"""Every environment plans offline.
+
+envs/hub and envs/workload get an `*_override.tf` (written into the session's copy, never into
+the checkout) that gives each provider dummy credentials and the skip flags, so the plan needs no
+AWS; envs/local plans against a moto server started for the test, since its workload providers
+assume roles through STS.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from tests.terraform.conftest import PlanSummary, Root, as_list, statements
+
+pytestmark = [pytest.mark.slow, pytest.mark.terraform]
+
+OFFLINE = """
+  access_key                  = "test"
+  secret_key                  = "test"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_requesting_account_id  = true
+"""
+
+
+def write_offline_override(env_dir: Path) -> list[str]:
+    """Give every provider block of providers.tf dummy credentials; return the aliases."""
+    source = (env_dir / "providers.tf").read_text()
+    aliases = re.findall(r'alias\s*=\s*"([^"]+)"', source)
+    blocks = ['provider "aws" {' + OFFLINE + "}"]
+    blocks += [f'provider "aws" {{\n  alias = "{alias}"{OFFLINE}}}' for alias in aliases]
+    (env_dir / "offline_override.tf").write_text("\n\n".join(blocks) + "\n")
+    return aliases
+
+
+def module_counts(plan: PlanSummary) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for address in plan.resources:
+        module = address.split(".")[1].split("[")[0]
+        counts[module] = counts.get(module, 0) + 1
+    return counts
+
+
+@pytest.fixture(scope="module")
+def hub_root(root_factory: Any, tf_tree: Path) -> Root:
+    write_offline_override(tf_tree / "envs" / "hub")
+    return root_factory("envs/hub")
+
+
+@pytest.fixture(scope="module")
+def workload_root(root_factory: Any, tf_tree: Path) -> Root:
+    write_offline_override(tf_tree / "envs" / "workload")
+    return root_factory("envs/workload")
+
+
+HUB_VARS = {
+    "account_id": "123456789012",
+    "region": "us-east-1",
+    "organization_id": "o-abcdefghij",
+    "spoke_regions": ["eu-west-1", "eu-central-1"],
+    "join_password_parameter": "/ad-join/join-password",
+}
+
+
+def test_hub_env_plans_hub_and_the_selected_regions(hub_root: Root, tf_tree: Path) -> None:
+    plan = hub_root.plan(**HUB_VARS, lambda_zip_path=str(tf_tree / "build/adjoin-lambda.zip"))
+    counts = module_counts(plan)
+    assert set(counts) == {"hub", "region_euw1", "region_euc1"}
+    assert counts["region_euw1"] == counts["region_euc1"] == 11
+    by_sid = {s["Sid"]: s for s in statements(plan.policy("module.hub.aws_sqs_queue_policy.this"))}
+    assert sorted(
+        as_list(by_sid["SpokeRegionTopics"]["Condition"]["ArnEquals"]["aws:SourceArn"])
+    ) == [
+        "arn:aws:sns:eu-central-1:123456789012:ad-join-events",
+        "arn:aws:sns:eu-west-1:123456789012:ad-join-events",
+    ]
+    # Each Region's subscription targets the hub queue (its ARN is known after apply).
+    subscriptions = plan.of_type("aws_sns_topic_subscription")
+    assert len(subscriptions) == 2
+    for address in subscriptions:
+        assert plan.unknown[address]["endpoint"] is True
+    calls = plan.raw["configuration"]["root_module"]["module_calls"]
+    for call in ("region_euw1", "region_euc1"):
+        assert "module.hub.queue_arn" in calls[call]["expressions"]["hub_queue_arn"]["references"]
+
+
+def test_hub_env_rejects_regions_that_are_not_pre_wired(hub_root: Root, tf_tree: Path) -> None:
+    error = hub_root.plan_error(
+        **{**HUB_VARS, "spoke_regions": ["sa-east-1"]},
+        lambda_zip_path=str(tf_tree / "build/adjoin-lambda.zip"),
+    )
+    assert "spoke_regions may only hold the pre-wired Regions" in error
+
+
+def test_hub_env_rejects_the_directory_region_as_a_spoke_region(
+    hub_root: Root, tf_tree: Path
+) -> None:
+    error = hub_root.plan_error(
+        **{**HUB_VARS, "spoke_regions": ["us-east-1"]},
+        lambda_zip_path=str(tf_tree / "build/adjoin-lambda.zip"),
+    )
+    assert "modules/spoke-region must run in a Region other than the hub's" in error
+
+
+def test_workload_env_plans_every_region_and_the_role_once(workload_root: Root) -> None:
+    plan = workload_root.plan(
+        account_id="111111111111",
+        hub_account_id="123456789012",
+        region="us-east-1",
+        regions=["us-east-1", "eu-west-1", "ap-southeast-2"],
+    )
+    counts = module_counts(plan)
+    # us-east-1 is the home Region: listing it again adds nothing.
+    assert set(counts) == {"home", "region_euw1", "region_apse2"}
+    assert plan.types["aws_iam_role"] == 1 + 3  # the spoke role once, a forward role per Region
+    targets = {
+        address.split(".")[1]: values["arn"]
+        for address, values in plan.of_type("aws_cloudwatch_event_target").items()
+    }
+    assert targets == {
+        "home": "arn:aws:events:us-east-1:123456789012:event-bus/ad-join-bus",
+        "region_euw1[0]": "arn:aws:events:eu-west-1:123456789012:event-bus/ad-join-bus",
+        "region_apse2[0]": "arn:aws:events:ap-southeast-2:123456789012:event-bus/ad-join-bus",
+    }
+    assert plan.types["aws_ssm_document"] == 2 * 3
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def local_plan(root_factory: Any, tf_tree: Path, moto_endpoint: str) -> PlanSummary:
+    root = root_factory("envs/local")
+    return root.plan(
+        endpoint_url=moto_endpoint, lambda_zip_path=str(tf_tree / "build/adjoin-lambda.zip")
+    )
+
+
+def test_local_env_plans_the_whole_organization(local_plan: PlanSummary) -> None:
+    counts = module_counts(local_plan)
+    assert counts == {
+        "hub": 27,
+        "hub_euw1": 11,
+        "w1_use1": 10,
+        "w1_euw1": 8,
+        "w2_use1": 10,
+        "w2_euw1": 8,
+    }
+    spoke_roles = {
+        values["name"] + "@" + address.split(".")[1]
+        for address, values in local_plan.of_type("aws_iam_role").items()
+        if values["name"] == "ad-join-spoke"
+    }
+    assert spoke_roles == {"ad-join-spoke@w1_use1", "ad-join-spoke@w2_use1"}
+
+
+def test_local_env_short_delay_and_disabled_mapping(local_plan: PlanSummary) -> None:
+    assert local_plan.one("module.hub.aws_sqs_queue.this")["delay_seconds"] == 5
+    assert local_plan.one("module.hub.aws_lambda_event_source_mapping.this")["enabled"] is False
+
+
+def test_local_env_routes_workload_events_to_the_hub_account(local_plan: PlanSummary) -> None:
+    for address, target in local_plan.of_type("aws_cloudwatch_event_target").items():
+        module = address.split(".")[1]
+        if module.startswith("w"):
+            region = "us-east-1" if module.endswith("use1") else "eu-west-1"
+            assert target["arn"] == f"arn:aws:events:{region}:123456789012:event-bus/ad-join-bus"
+    (statement,) = statements(local_plan.policy("module.hub.aws_cloudwatch_event_bus_policy.this"))
+    assert sorted(as_list(statement["Principal"]["AWS"])) == [
+        "arn:aws:iam::111111111111:root",
+        "arn:aws:iam::222222222222:root",
+    ]
+
+
+def test_local_env_takes_only_the_password_parameter_name(local_plan: PlanSummary) -> None:
+    variables = local_plan.raw["variables"]
+    assert variables["join_password_parameter_name"]["value"] == "/ad-join/join-password"
+    assert not [name for name in variables if "password" in name and name.endswith("_value")]
+    # The env creates no parameter or secret: the harness writes the SecureString itself.
+    assert not {"aws_ssm_parameter", "aws_secretsmanager_secret_version"} & set(local_plan.types)
