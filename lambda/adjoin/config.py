@@ -87,7 +87,7 @@ def parse_account_item(account_id: str, item: dict[str, Any]) -> AccountConfig:
     if item["accountId"] != account_id:
         raise InvalidConfig(f"config item accountId does not match {account_id}")
     problems = []
-    if not DOMAIN_RE.match(item["dnsName"].strip()):
+    if not DOMAIN_RE.fullmatch(item["dnsName"].strip()):
         problems.append("dnsName is not a DNS domain name")
     for key in ("dnsIP1", "dnsIP2"):
         value = item[key].strip()
@@ -96,7 +96,7 @@ def parse_account_item(account_id: str, item: dict[str, Any]) -> AccountConfig:
         except ValueError:
             problems.append(f"{key} is not an IPv4 address")
     ou = _optional(item, "computerOU")
-    if ou is not None and not OU_RE.match(ou):
+    if ou is not None and not OU_RE.fullmatch(ou):
         problems.append("computerOU is not a distinguished name")
     if problems:
         raise InvalidConfig(f"config item of account {account_id}: {'; '.join(problems)}")

@@ -85,7 +85,7 @@ def platform_of(platform: str | None, platform_details: str | None) -> str | Non
 
 
 def valid_group_name(value: str) -> bool:
-    return bool(GROUP_NAME_RE.match(value))
+    return bool(GROUP_NAME_RE.fullmatch(value))
 
 
 def decide_running(instance: InstanceInfo | None, config: AccountConfig) -> Decision:

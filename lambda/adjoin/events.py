@@ -95,10 +95,10 @@ def parse_event(body: str) -> Event:
     if not isinstance(detail, dict):
         raise MalformedEvent("event has no detail object")
     account = _text(event, "account", "account")
-    if not _ACCOUNT_RE.match(account):
+    if not _ACCOUNT_RE.fullmatch(account):
         raise MalformedEvent("account is not a 12-digit account id")
     region = _text(event, "region", "region")
-    if not _REGION_RE.match(region):
+    if not _REGION_RE.fullmatch(region):
         raise MalformedEvent("region is not a Region name")
     time = event.get("time") if isinstance(event.get("time"), str) else ""
     instance_id = _text(detail, "instance-id", "detail.instance-id")
@@ -111,7 +111,7 @@ def parse_event(body: str) -> Event:
         return InstanceStateEvent(account, region, instance_id, state, str(time))
     if source == SSM_SOURCE and detail_type == SSM_DETAIL_TYPE:
         command_id = _text(detail, "command-id", "detail.command-id")
-        if not _COMMAND_ID_RE.match(command_id):
+        if not _COMMAND_ID_RE.fullmatch(command_id):
             raise MalformedEvent("detail.command-id is not a command id")
         return CommandStatusEvent(
             account=account,

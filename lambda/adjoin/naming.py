@@ -12,14 +12,14 @@ _INSTANCE_ID_RE = re.compile(r"^i-([0-9a-f]{8}|[0-9a-f]{17})$")
 def validate_prefix(prefix: str) -> str:
     """Return the prefix in upper case, or raise ValueError if it breaks the contract."""
     upper = prefix.upper()
-    if not _PREFIX_RE.match(upper) or upper.isdigit():
+    if not _PREFIX_RE.fullmatch(upper) or upper.isdigit():
         raise ValueError(f"prefix must be 1-4 characters [A-Z0-9], not all digits: {prefix!r}")
     return upper
 
 
 def is_instance_id(value: str) -> bool:
     """True for an EC2 instance id (`i-` and 8 or 17 lower-case hex digits)."""
-    return bool(_INSTANCE_ID_RE.match(value))
+    return bool(_INSTANCE_ID_RE.fullmatch(value))
 
 
 def computer_name(instance_id: str, prefix: str = "EC2") -> str:
@@ -28,7 +28,7 @@ def computer_name(instance_id: str, prefix: str = "EC2") -> str:
     `i-0123456789abcdef0` -> `EC256789ABCDEF0`. Old 8-digit ids give shorter names.
     """
     upper = validate_prefix(prefix)
-    match = _INSTANCE_ID_RE.match(instance_id)
+    match = _INSTANCE_ID_RE.fullmatch(instance_id)
     if not match:
         raise ValueError(f"not an EC2 instance id: {instance_id!r}")
     digits = match.group(1).upper()

@@ -73,7 +73,7 @@ class Settings:
             return value
 
         hub = required("HUB_ACCOUNT_ID")
-        if hub and not _ACCOUNT_RE.match(hub):
+        if hub and not _ACCOUNT_RE.fullmatch(hub):
             problems.append(f"HUB_ACCOUNT_ID must be a 12-digit account id, got {hub!r}")
         region = optional("DIRECTORY_REGION", env.get("AWS_REGION", "").strip())
         if not region:
@@ -106,7 +106,7 @@ class Settings:
             problems.append(
                 f"LEAVE_ADAPTER must be one of {LEAVE_ADAPTERS}, got {settings.leave_adapter!r}"
             )
-        if not _TAG_RE.match(settings.ad_tools_host_tag):
+        if not _TAG_RE.fullmatch(settings.ad_tools_host_tag):
             problems.append(
                 f"AD_TOOLS_HOST_TAG must look like key=value, got {settings.ad_tools_host_tag!r}"
             )

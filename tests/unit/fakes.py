@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import boto3
 from botocore.awsrequest import AWSResponse
@@ -74,8 +75,10 @@ class FakeAws:
         )
         if not answered:
             return None
-        body = params.get("body") or b""
-        body = body.encode() if isinstance(body, str) else bytes(body)
+        raw = params.get("body") or b""
+        if isinstance(raw, dict):  # query protocol (sts, ec2): form fields
+            raw = urlencode(raw)
+        body = raw.encode() if isinstance(raw, str) else bytes(raw)
         self._count(service, operation, body)
         if operation in self.errors:
             code = self.errors[operation]

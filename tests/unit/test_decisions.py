@@ -40,6 +40,7 @@ def info(state: str = "running", platform: str | None = "linux", **tags: str) ->
         (info(adGroupName="a" * 64), Action.JOIN, "join"),
         (info(adGroupName="a" * 65), Action.REJECT, "invalid_tag"),
         (info(adGroupName="x$(reboot)"), Action.REJECT, "invalid_tag"),
+        (info(adGroupName="Admins\n"), Action.REJECT, "invalid_tag"),
     ],
 )
 def test_decide_running(instance: InstanceInfo | None, action: Action, reason: str) -> None:
