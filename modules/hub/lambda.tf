@@ -10,8 +10,6 @@ resource "aws_cloudwatch_log_group" "lambda" {
 resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_116:An SQS-triggered function: failed records return to the queue, whose redrive policy sends them to the module's DLQ.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile; the zip is built reproducibly and pinned by its hash.
-  #checkov:skip=CKV_AWS_117:The VPC attachment is optional (var.vpc_config); only the ldap adapter needs a path to the domain controllers.
-  #checkov:skip=CKV_AWS_115:Concurrency is bounded by the event source mapping's maximum concurrency; reserved concurrency is optional (lambda_config.reserved_concurrency).
   #checkov:skip=CKV_AWS_50:X-Ray tracing is optional (lambda_config.tracing); PassThrough is the default.
   function_name                  = local.function_name
   description                    = "Joins EC2 instances to Active Directory and removes them on termination"
