@@ -1,0 +1,182 @@
+"""The ds adapter (botocore Stubber: moto lacks CreateComputer) and the adapter factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from adjoin.aws import SecretReader
+from adjoin.config import InvalidConfig, parse_account_item
+from adjoin.directory.ad_tools_host import AdToolsHostDirectory
+from adjoin.directory.base import ComputerAccount
+from adjoin.directory.ds import ComputerExists, DirectoryServiceDirectory
+from adjoin.directory.factory import DirectoryFactory
+from adjoin.errors import DirectoryError, DirectoryUnavailable
+from adjoin.settings import Settings
+from botocore.stub import Stubber
+
+from tests.unit import fakes
+
+OTP = "Abcdefgh1234.xyz~Z9"
+ACCOUNT = ComputerAccount(
+    "EC256789ABCDEF0", "corp.example.com", "OU=AWS,DC=corp,DC=example,DC=com", OTP
+)
+
+
+@pytest.fixture
+def ds() -> Any:
+    return boto3.client(
+        "ds", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+
+
+def test_create_sends_name_password_and_ou(ds: Any) -> None:
+    with Stubber(ds) as stub:
+        stub.add_response(
+            "create_computer",
+            {"Computer": {"ComputerId": "S-1", "ComputerName": ACCOUNT.name}},
+            {
+                "DirectoryId": "d-1234567890",
+                "ComputerName": ACCOUNT.name,
+                "Password": OTP,
+                "OrganizationalUnitDistinguishedName": ACCOUNT.ou,
+            },
+        )
+        DirectoryServiceDirectory(ds, "d-1234567890").create_computer(ACCOUNT)
+        stub.assert_no_pending_responses()
+
+
+def test_create_without_ou_uses_the_default_container(ds: Any) -> None:
+    account = ComputerAccount("EC21A2B3C4D", "corp.example.com", None, OTP)
+    with Stubber(ds) as stub:
+        stub.add_response(
+            "create_computer",
+            {"Computer": {"ComputerName": account.name}},
+            {"DirectoryId": "d-1234567890", "ComputerName": account.name, "Password": OTP},
+        )
+        DirectoryServiceDirectory(ds, "d-1234567890").create_computer(account)
+        stub.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "error"),
+    [
+        ("EntityAlreadyExistsException", "exists", ComputerExists),
+        ("DirectoryUnavailableException", "down", DirectoryUnavailable),
+        ("ServiceException", "internal", DirectoryUnavailable),
+        ("ClientException", "Rate exceeded", DirectoryUnavailable),
+        ("ThrottlingException", "slow down", DirectoryUnavailable),
+        ("AuthenticationFailedException", "no", DirectoryError),
+        ("EntityDoesNotExistException", "no directory", DirectoryError),
+        ("InvalidParameterException", "bad ou", DirectoryError),
+    ],
+)
+def test_errors_are_typed_and_never_carry_the_password(
+    ds: Any, code: str, message: str, error: type[Exception]
+) -> None:
+    with Stubber(ds) as stub:
+        stub.add_client_error("create_computer", code, f"{message} {OTP}")
+        with pytest.raises(error) as info:
+            DirectoryServiceDirectory(ds, "d-1234567890").create_computer(ACCOUNT)
+    assert OTP not in str(info.value)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    if error is DirectoryUnavailable:
+        assert not isinstance(info.value, DirectoryError)
+
+
+def test_ds_cannot_delete(ds: Any) -> None:
+    with pytest.raises(DirectoryError, match="cannot delete"):
+        DirectoryServiceDirectory(ds, "d-1").delete_computer("EC2X", "corp.example.com", None)
+
+
+def test_account_repr_hides_the_one_time_password() -> None:
+    assert OTP not in repr(ACCOUNT)
+
+
+class _Secrets(SecretReader):
+    def __init__(self) -> None:
+        self.read: list[str] = []
+
+    def get(self, name: str) -> str:
+        self.read.append(name)
+        return "pw-for-" + name
+
+
+def _factory(**env: str) -> tuple[DirectoryFactory, _Secrets, list[tuple[Any, ...]]]:
+    settings = Settings.from_env(
+        {
+            "CONFIG_TABLE_NAME": "c",
+            "STATE_TABLE_NAME": "s",
+            "HUB_ACCOUNT_ID": fakes.HUB,
+            "QUEUE_URL": "q",
+            "DLQ_URL": "d",
+            "AWS_REGION": "us-east-1",
+            **env,
+        }
+    )
+    secrets = _Secrets()
+    made: list[tuple[Any, ...]] = []
+
+    def ldap_class(*args: Any, **kwargs: Any) -> str:
+        made.append((args, kwargs))
+        return "ldap-directory"
+
+    clients: dict[tuple[str, str], Any] = {}
+
+    def hub_client(service: str, region: str) -> Any:
+        return clients.setdefault(
+            (service, region),
+            boto3.client(
+                service, region_name=region, aws_access_key_id="x", aws_secret_access_key="x"
+            ),
+        )
+
+    return DirectoryFactory(settings, hub_client, secrets, lambda: ldap_class), secrets, made  # type: ignore[arg-type,return-value]
+
+
+def test_factory_picks_adapters_from_config_then_settings() -> None:
+    factory, secrets, made = _factory(DIRECTORY_ADAPTER="ds", LEAVE_ADAPTER="ad_tools_host")
+    config = parse_account_item(fakes.SPOKE_A, fakes.config_item(fakes.SPOKE_A))
+    assert isinstance(factory.joiner(config), DirectoryServiceDirectory)
+    assert isinstance(factory.leaver(config), AdToolsHostDirectory)
+    assert secrets.read == []  # neither needs the password in the Lambda
+    ldap_config = parse_account_item(
+        fakes.SPOKE_A,
+        fakes.config_item(
+            fakes.SPOKE_A,
+            directoryAdapter="ldap",
+            leaveAdapter="none",
+            ldapSecurity="seal",
+            ldapCaCertParam="/ad-join/ca",
+        ),
+    )
+    assert factory.joiner(ldap_config) == "ldap-directory"
+    assert factory.leaver(ldap_config) is None
+    [(args, kwargs)] = made
+    assert args == (
+        ["10.0.0.10", "10.0.1.10"],
+        "corp.example.com",
+        "svc-adjoin@corp.example.com",
+        "pw-for-" + fakes.JOIN_PW_PARAM,
+    )
+    assert kwargs == {"security": "seal", "ca_cert_pem": "pw-for-/ad-join/ca"}
+
+
+def test_factory_rejects_ds_without_directory_id() -> None:
+    factory, _, _ = _factory()
+    item = fakes.config_item(fakes.SPOKE_A)
+    del item["directoryId"]
+    with pytest.raises(InvalidConfig, match="directoryId"):
+        factory.joiner(parse_account_item(fakes.SPOKE_A, item))
+
+
+def test_the_real_ldap_module_is_imported_lazily() -> None:
+    import adjoin.directory.factory as factory_module
+
+    assert "adjoin.directory.ldap" not in factory_module.__dict__
+    try:
+        cls = factory_module._load_ldap_class()
+    except ImportError:
+        pytest.fail("adjoin.directory.ldap is missing")
+    assert cls.__name__ == "LdapDirectory"
