@@ -237,8 +237,18 @@ set_aside_foreign_keytab() {
 
 join_domain() {
   local args=(join --domain="$DOMAIN" --domain-realm="$REALM" --computer-name="$NAME"
-    --host-fqdn="$FQDN" --login-type=computer --stdin-password --show-details)
+    --host-fqdn="$FQDN" --show-details)
   [[ -z $OU ]] || args+=(--domain-ou="$OU")
+  local usage
+  usage=$(adcli join --help 2>&1 || true)
+  if [[ $usage == *--login-type* ]]; then
+    args+=(--login-type=computer --stdin-password) # adcli >= 0.9: password on stdin
+  else
+    # Older adcli (Amazon Linux 2) only takes it as an argument: visible in the process list
+    # for the seconds the join takes; documented in docs/real-ad.md.
+    log "adcli without --login-type: passing the one-time password as an argument"
+    args+=(--one-time-password="$OTP")
+  fi
   local out
   if ! out=$(printf '%s' "$OTP" | adcli "${args[@]}" 2>&1); then
     printf '%s\n' "${out//"$OTP"/***}" >&2

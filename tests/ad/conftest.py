@@ -95,15 +95,23 @@ def host_snapshot() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def samba_domain(host_snapshot: dict[str, str]) -> Iterator[SambaDomain]:
+def samba_domain(
+    host_snapshot: dict[str, str], pytestconfig: pytest.Config
+) -> Iterator[SambaDomain]:
     started = time.monotonic()
     with SambaDomain() as ad:
         yield ad
-        sys.stderr.write(
-            f"\n[ad harness] start {sum(ad.timings.values()):.1f} s {ad.timings}; session "
-            f"{time.monotonic() - started:.1f} s; peak RSS of namespace processes "
-            f"{ad.peak_rss_bytes / 2**20:.0f} MiB\n"
+        line = (
+            f"[ad harness] domain up in {sum(ad.timings.values()):.1f} s "
+            f"({', '.join(f'{k} {v:.1f} s' for k, v in ad.timings.items())}); "
+            f"session {time.monotonic() - started:.1f} s; peak RSS of all namespace processes "
+            f"{ad.peak_rss_bytes / 2**20:.0f} MiB"
         )
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line)
+    else:
+        sys.stderr.write(line + "\n")
 
 
 @pytest.fixture(scope="session")
