@@ -45,6 +45,7 @@ class SessionCache:
         self._lock = threading.RLock()
         self._sessions: dict[str, tuple[float, boto3.Session]] = {}
         self._clients: dict[tuple[str, str, str, float], Any] = {}
+        self._spoke_clients: dict[tuple[str, str, str], tuple[boto3.Session, Any]] = {}
         self._sts: Any = None
 
     def hub_client(self, service: str, region: str) -> Any:
@@ -91,13 +92,13 @@ class SessionCache:
         with self._lock:
             if account_id == self._hub:
                 return self.hub_client(service, region)
-            expires, session = self._session(account_id, role_arn)
-            key = (role_arn, region, service, expires)
-            if key not in self._clients:
-                self._clients = {
-                    k: v for k, v in self._clients.items() if k[0] != role_arn or k[3] == expires
-                }
-                self._clients[key] = session.client(
-                    service, region_name=region, config=CLIENT_CONFIG
+            _, session = self._session(account_id, role_arn)
+            key = (role_arn, region, service)
+            cached = self._spoke_clients.get(key)
+            if cached is None or cached[0] is not session:  # new credentials: new client
+                cached = (
+                    session,
+                    session.client(service, region_name=region, config=CLIENT_CONFIG),
                 )
-            return self._clients[key]
+                self._spoke_clients[key] = cached
+            return cached[1]
