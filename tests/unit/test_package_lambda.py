@@ -1,0 +1,48 @@
+"""scripts/package_lambda.py builds the same bytes twice, with what the runtime needs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def build(output: Path) -> str:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "package_lambda.py"), "--output", str(output)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_package_is_reproducible_and_complete(tmp_path: Path) -> None:
+    first, second = tmp_path / "a" / "adjoin-lambda.zip", tmp_path / "b" / "adjoin-lambda.zip"
+    out = build(first)
+    build(second)
+    assert first.read_bytes() == second.read_bytes()
+    assert f"path: {first}" in out
+    assert f"size: {first.stat().st_size}" in out
+    assert "sha256 (base64): " in out
+    with zipfile.ZipFile(first) as archive:
+        infos = archive.infolist()
+        names = [i.filename for i in infos]
+        assert names == sorted(names)
+        assert "adjoin/handler.py" in names
+        assert "adjoin/directory/ds.py" in names
+        assert any(n.startswith("aws_lambda_powertools/") for n in names)
+        assert any(n.startswith("ldap3/") for n in names)
+        assert not any(n.split("/")[0] in ("boto3", "botocore") for n in names)
+        assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+        assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
+        assert {i.external_attr >> 16 for i in infos} == {0o100644}
+        source = (ROOT / "lambda" / "adjoin" / "engine.py").read_bytes()
+        assert archive.read("adjoin/engine.py") == source
