@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import socket
@@ -107,11 +108,9 @@ def samba_domain(
             f"session {time.monotonic() - started:.1f} s; peak RSS of all namespace processes "
             f"{ad.peak_rss_bytes / 2**20:.0f} MiB"
         )
-    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(line)
-    else:
-        sys.stderr.write(line + "\n")
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        sys.stderr.write(f"\n{line}\n")
 
 
 @pytest.fixture(scope="session")

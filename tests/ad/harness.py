@@ -374,6 +374,7 @@ class SambaDomain:
             self.dc.start()
             self._configure_dc_network()
             self.client = self.add_client(self.client_hostname)
+            self._sampler.start()
             self.timings["namespaces"] = time.monotonic() - t0
             t0 = time.monotonic()
             self._provision()
@@ -384,7 +385,6 @@ class SambaDomain:
             t0 = time.monotonic()
             self._populate()
             self.timings["populate"] = time.monotonic() - t0
-            self._sampler.start()
         except BaseException:
             self.stop()
             raise
@@ -445,7 +445,7 @@ class SambaDomain:
         self.dc.run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=0"])
 
     def _sample(self) -> None:
-        while not self._stop_sampling.wait(0.25):
+        while True:
             total = 0
             for pid in self.process_pids():
                 with contextlib.suppress(OSError, ValueError, IndexError):
@@ -453,6 +453,8 @@ class SambaDomain:
                         if line.startswith("VmRSS:"):
                             total += int(line.split()[1]) * 1024
             self.peak_rss_bytes = max(self.peak_rss_bytes, total)
+            if self._stop_sampling.wait(0.25):
+                return
 
     def _make_tls(self) -> None:
         """A CA and a DC certificate with DNS and IP SANs (Samba's own has neither)."""
