@@ -503,6 +503,7 @@ class Engine:
                         attributes=(("commandId", item.command_id),),
                     )
                 elif item.outcome and item.outcome.kind == REJECT:
+                    item.metrics.append("JoinFailed")
                     t = Transition(
                         ev.instance_id,
                         d.FAILED,

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
 
 from adjoin.aws import classify
@@ -79,10 +80,15 @@ class SessionCache:
             if isinstance(expiration, datetime)
             else now + SESSION_DURATION_SECONDS
         )
+        # share the base session's model loader: each service model is parsed once per
+        # container, not once per assumed role
+        core = botocore.session.Session()
+        core.register_component("data_loader", self._base._session.get_component("data_loader"))
         session = boto3.Session(
             aws_access_key_id=creds["AccessKeyId"],
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],
+            botocore_session=core,
         )
         self._sessions[role_arn] = (expires, session)
         return expires, session

@@ -82,6 +82,40 @@ def run(instances: int, latency_ms: float, batch_size: int) -> dict[str, Any]:
             for b in bodies
             if (world.state(b["detail"]["instance-id"]) or {}).get("status") == "joining"
         )
+        # informational, same warm container: the status events that follow (state joined,
+        # adComputerName tag)
+        status_records = []
+        for b in bodies:
+            iid = b["detail"]["instance-id"]
+            item = world.state(iid) or {}
+            document = (
+                "ad-join-windows-join"
+                if item.get("platform") == "windows"
+                else "ad-join-linux-join"
+            )
+            event = fakes.command_event(
+                b["account"],
+                b["region"],
+                iid,
+                str(item.get("commandId", "")),
+                "Success",
+                document=document,
+            )
+            status_records.append(fakes.sqs_record(event))
+        fake.calls.clear()
+        fake.latency = latency_ms / 1000.0
+        status_start = time.perf_counter()
+        for first in range(0, len(status_records), batch_size):
+            batch = {"Records": status_records[first : first + batch_size]}
+            failures += len(handler.lambda_handler(batch, None)["batchItemFailures"])
+        status_wall = time.perf_counter() - status_start
+        fake.latency = 0.0
+        status_calls = dict(sorted(fake.calls.items()))
+        recorded = sum(
+            1
+            for b in bodies
+            if (world.state(b["detail"]["instance-id"]) or {}).get("status") == "joined"
+        )
         handler.reset()
     total = sum(calls.values())
     return {
@@ -93,6 +127,9 @@ def run(instances: int, latency_ms: float, batch_size: int) -> dict[str, Any]:
         "calls_per_instance": total / max(joined, 1),
         "ms_per_instance": wall * 1000 / max(joined, 1),
         "wall_s": wall,
+        "status_calls": status_calls,
+        "status_recorded": recorded,
+        "status_ms_per_instance": status_wall * 1000 / max(recorded, 1),
     }
 
 
@@ -118,8 +155,18 @@ def main(argv: list[str] | None = None) -> int:
         f"wall ms per instance:      {result['ms_per_instance']:.1f} "
         f"(target <= {MAX_MS_PER_INSTANCE}; total {result['wall_s']:.2f} s)"
     )
+    status_total = sum(result["status_calls"].values())
+    print(
+        f"then (informational, no target) {result['status_recorded']} Success status events "
+        f"-> joined + adComputerName tag: {status_total} calls "
+        f"({status_total / max(result['status_recorded'], 1):.3f} per instance, "
+        f"{result['status_ms_per_instance']:.1f} ms per instance)"
+    )
+    for (service, operation), count in result["status_calls"].items():
+        print(f"  {service:>18} {operation:<30} {count:5d}")
     ok = (
         result["joined"] == result["instances"]
+        and result["status_recorded"] == result["instances"]
         and result["failures"] == 0
         and result["calls_per_instance"] <= MAX_CALLS_PER_INSTANCE
         and result["ms_per_instance"] <= MAX_MS_PER_INSTANCE
