@@ -105,8 +105,8 @@ def samba_domain(
         line = (
             f"[ad harness] domain up in {sum(ad.timings.values()):.1f} s "
             f"({', '.join(f'{k} {v:.1f} s' for k, v in ad.timings.items())}); "
-            f"session {time.monotonic() - started:.1f} s; peak RSS of all namespace processes "
-            f"{ad.peak_rss_bytes / 2**20:.0f} MiB"
+            f"session {time.monotonic() - started:.1f} s; peak memory of all namespace processes: "
+            f"PSS {ad.peak_pss_bytes / 2**20:.0f} MiB (RSS sum {ad.peak_rss_bytes / 2**20:.0f} MiB)"
         )
     capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
     with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():

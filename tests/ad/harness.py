@@ -59,6 +59,31 @@ while :; do sleep 3600 & wait $! || true; done
 """
 
 
+# Run by the system python3 (Samba's bindings) in the DC namespace; JSON request on stdin.
+POPULATE_SCRIPT = r"""
+import json, sys
+from samba.auth import system_session
+from samba.dcerpc import security
+from samba.ndr import ndr_unpack
+from samba.param import LoadParm
+from samba.samdb import SamDB
+
+req = json.load(sys.stdin)
+lp = LoadParm()
+lp.load(req["smb_conf"])
+db = SamDB(url=req["sam"], session_info=system_session(), lp=lp)
+for ou in req["ous"]:
+    db.create_ou(ou)
+for user, password in req["users"].items():
+    db.newuser(user, password)
+db.newgroup(req["group"])
+db.add_remove_group_members(req["group"], req["members"], add_members_operation=True)
+res = db.search(db.domain_dn(), expression="(sAMAccountName=%s)" % req["sid_of"],
+                attrs=["objectSid"])
+print(ndr_unpack(security.dom_sid, res[0]["objectSid"][0]))
+"""
+
+
 class HarnessError(RuntimeError):
     """The harness could not start or drive the namespaces."""
 
@@ -241,6 +266,8 @@ class SambaDomain:
     clients: list[Namespace] = field(default_factory=list, init=False)
     #: highest sum of resident memory of every process in the namespaces, sampled every 0.25 s
     peak_rss_bytes: int = field(default=0, init=False)
+    #: the same as proportional set size: shared pages counted once (the honest total)
+    peak_pss_bytes: int = field(default=0, init=False)
     _samba: subprocess.Popen[bytes] | None = field(default=None, init=False)
     _stop_sampling: threading.Event = field(default_factory=threading.Event, init=False)
     _sampler: threading.Thread = field(init=False)
@@ -446,13 +473,16 @@ class SambaDomain:
 
     def _sample(self) -> None:
         while True:
-            total = 0
+            rss = pss = 0
             for pid in self.process_pids():
                 with contextlib.suppress(OSError, ValueError, IndexError):
-                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                        if line.startswith("VmRSS:"):
-                            total += int(line.split()[1]) * 1024
-            self.peak_rss_bytes = max(self.peak_rss_bytes, total)
+                    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                        if line.startswith("Rss:"):
+                            rss += int(line.split()[1]) * 1024
+                        elif line.startswith("Pss:"):
+                            pss += int(line.split()[1]) * 1024
+            self.peak_rss_bytes = max(self.peak_rss_bytes, rss)
+            self.peak_pss_bytes = max(self.peak_pss_bytes, pss)
             if self._stop_sampling.wait(0.25):
                 return
 
@@ -560,56 +590,35 @@ class SambaDomain:
             time.sleep(0.3)
 
     def _populate(self) -> None:
-        st = self.samba_tool
-        st("ou", "create", self.computers_ou)
-        st("ou", "create", self.other_ou)
-        for user in (self.join_user, self.member_user, self.non_member_user):
-            password = self.join_password if user == self.join_user else self.user_password
-            self.dc.run(
-                [
-                    "samba-tool",
-                    "user",
-                    "create",
-                    user,
-                    "--random-password",
-                    "-s",
-                    str(self.samba_dir / "etc" / "smb.conf"),
-                ]
-            )
-            self.dc.run(
-                [
-                    "samba-tool",
-                    "user",
-                    "setpassword",
-                    user,
-                    "--newpassword",
-                    password,
-                    "-s",
-                    str(self.samba_dir / "etc" / "smb.conf"),
-                ]
-            )
-        st("group", "add", self.group_name)
-        st("group", "addmembers", self.group_name, self.member_user)
-        sid = self._user_sid(self.join_user)
+        # OUs, users, group: one run of Samba's own Python API on the local sam.ldb (a process
+        # per samba-tool call costs about a second each); passwords travel on stdin.
+        request = {
+            "smb_conf": str(self.samba_dir / "etc" / "smb.conf"),
+            "sam": str(self.samba_dir / "private" / "sam.ldb"),
+            "ous": [self.computers_ou, self.other_ou],
+            "users": {
+                self.join_user: self.join_password,
+                self.member_user: self.user_password,
+                self.non_member_user: self.user_password,
+            },
+            "group": self.group_name,
+            "members": [self.member_user],
+            "sid_of": self.join_user,
+        }
+        sid = self.dc.run(
+            ["/usr/bin/python3", "-c", POPULATE_SCRIPT], input=json.dumps(request)
+        ).stdout.strip()
         computer = "bf967a86-0de6-11d0-a285-00aa003049e2"  # schemaIDGUID of class computer
         reset_password = "00299570-246d-11d0-a768-00aa006e0529"  # User-Force-Change-Password
         # Least privilege, only on the computers OU: create and delete computer objects; on the
         # computer objects below it: read/write properties, reset the password, delete the
         # object and its subtree (tree delete), list children.
-        aces = [
-            f"(OA;CI;CCDC;{computer};;{sid})",
-            f"(OA;CIIO;RPWPLCSDDT;;{computer};{sid})",
-            f"(OA;CIIO;CR;{reset_password};{computer};{sid})",
-        ]
-        for ace in aces:
-            st("dsacl", "set", f"--objectdn={self.computers_ou}", f"--sddl={ace}")
-
-    def _user_sid(self, user: str) -> str:
-        out = self.ldb("ldbsearch", f"(sAMAccountName={user})", "objectSid").stdout
-        for line in out.splitlines():
-            if line.startswith("objectSid: "):
-                return line.split(": ", 1)[1].strip()
-        raise HarnessError(f"no SID for {user}")
+        aces = (
+            f"(OA;CI;CCDC;{computer};;{sid})"
+            f"(OA;CIIO;RPWPLCSDDT;;{computer};{sid})"
+            f"(OA;CIIO;CR;{reset_password};{computer};{sid})"
+        )
+        self.samba_tool("dsacl", "set", f"--objectdn={self.computers_ou}", f"--sddl={aces}")
 
 
 def main() -> None:  # pragma: no cover - interactive helper
