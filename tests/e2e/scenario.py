@@ -1,0 +1,487 @@
+"""The end-to-end scenario, shared by `make demo` (tests/e2e/demo.py) and tests/e2e/test_e2e.py.
+
+`Environment` starts the emulator, creates what an organization already has before this solution
+(an AWS Managed Microsoft AD in the hub), applies envs/local and reads its outputs. `Scenario`
+then acts as operators and EC2 would: config items written with scripts/put_config_item.py, the
+join password written as a SecureString, instances launched in every workload account and
+Region, their state-change events put on the spoke accounts' default buses; the consumer plays
+the event source mapping and the real handler from the packaged zip does the work.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.harness import (
+    HUB_ACCOUNT,
+    HUB_REGION,
+    REGIONS,
+    REPO,
+    WORKLOAD_ACCOUNTS,
+    Aws,
+    Batch,
+    EventSourceMappingConsumer,
+    LambdaRuntime,
+    MotoServer,
+    Printer,
+    Terraform,
+    clean_aws_env,
+)
+
+LINUX_AMI = "ami-760aaa0f"  # moto's Amazon Linux image
+WINDOWS_AMI = "ami-03cf127a"  # moto's Windows Server 2016 image
+DOMAIN = "corp.example.com"
+JOIN_USER = "svc-adjoin@corp.example.com"
+DNS_IPS = ("10.0.1.10", "10.0.2.10")
+COMPUTER_OU = "OU=Servers,DC=corp,DC=example,DC=com"
+EC2_DETAIL_TYPE = "EC2 Instance State-change Notification"
+SSM_DETAIL_TYPE = "EC2 Command Invocation Status-change Notification"
+MALFORMED_BODY = json.dumps(
+    {
+        "version": "0",
+        "source": "aws.ec2",
+        "detail-type": EC2_DETAIL_TYPE,
+        "detail": {"instance-id": "i-notaninstance", "state": "running"},
+    }
+)
+
+
+def expected_computer_name(instance_id: str, prefix: str = "EC2") -> str:
+    """docs/contracts.md: prefix + the last 15 - len(prefix) hex digits, upper case."""
+    return prefix + instance_id.removeprefix("i-")[-(15 - len(prefix)) :].upper()
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    label: str
+    account: str
+    region: str
+    platform: str  # linux | windows
+    group: str | None = None
+    opt_out: bool = False
+
+    @property
+    def eligible(self) -> bool:
+        return not self.opt_out
+
+
+#: Linux and Windows, with and without adGroupName, one opted out; every account and Region.
+SPECS = (
+    InstanceSpec("w1-use1-linux", "111111111111", "us-east-1", "linux", "Linux Admins"),
+    InstanceSpec("w1-use1-windows", "111111111111", "us-east-1", "windows", "Windows Admins"),
+    InstanceSpec("w1-euw1-linux", "111111111111", "eu-west-1", "linux"),
+    InstanceSpec("w1-euw1-optout", "111111111111", "eu-west-1", "linux", "Linux Admins", True),
+    InstanceSpec("w2-use1-windows", "222222222222", "us-east-1", "windows"),
+    InstanceSpec("w2-euw1-linux", "222222222222", "eu-west-1", "linux", "App Team"),
+    InstanceSpec("w2-euw1-windows", "222222222222", "eu-west-1", "windows", "Windows Admins"),
+)
+
+
+@dataclass
+class Instance:
+    spec: InstanceSpec
+    instance_id: str
+    computer_name: str
+    steps: dict[str, float] = field(default_factory=dict)  # step -> epoch seconds
+
+
+class Environment:
+    """Emulator + `terraform apply` of envs/local; `close()` destroys and stops everything."""
+
+    def __init__(self, workdir: Path, zip_path: Path, echo: Printer) -> None:
+        self.workdir = workdir
+        self.zip_path = zip_path
+        self.echo = echo
+        self.server = MotoServer(workdir, echo=echo)
+        self.aws: Aws | None = None
+        self.terraform: Terraform | None = None
+        self.directory_id = ""
+        self.outputs: dict[str, Any] = {}
+        self.timings: dict[str, float] = {}
+        self.applied = False
+
+    def start(self) -> None:
+        self.server.start()
+        self.aws = Aws(self.server.endpoint)
+        self.directory_id = self._existing_directory()
+        self.echo(f"existing AWS Managed Microsoft AD in the hub: {self.directory_id} ({DOMAIN})")
+        self.terraform = Terraform(
+            self.workdir,
+            {
+                "endpoint_url": self.server.endpoint,
+                "lambda_zip_path": str(self.zip_path),
+                # safe with the lambda.esm patch: the mapping exists, the harness consumer polls
+                "event_source_mapping_enabled": "true",
+                "directory": json.dumps(
+                    {
+                        "adapter": "ds",
+                        "leave_adapter": "ad_tools_host",
+                        "directory_ids": [self.directory_id],
+                    }
+                ),
+            },
+            echo=self.echo,
+        )
+        self.terraform.prepare()
+        self.terraform.init()
+        self.echo("terraform apply (envs/local) ...")
+        self.timings["apply"] = self.terraform.apply()
+        self.applied = True
+        self.outputs = self.terraform.outputs()
+
+    def _existing_directory(self) -> str:
+        assert self.aws is not None
+        ec2, ds = self.aws.client("ec2"), self.aws.client("ds")
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnets = [
+            ec2.create_subnet(
+                VpcId=vpc, CidrBlock=f"10.0.{n}.0/24", AvailabilityZone=f"{HUB_REGION}{az}"
+            )["Subnet"]["SubnetId"]
+            for n, az in ((1, "a"), (2, "b"))
+        ]
+        return str(
+            ds.create_microsoft_ad(
+                Name=DOMAIN,
+                Password=f"Adm-{secrets.token_urlsafe(12)}-9z",
+                VpcSettings={"VpcId": vpc, "SubnetIds": subnets},
+                Edition="Standard",
+            )["DirectoryId"]
+        )
+
+    def replan(self) -> int:
+        assert self.terraform is not None
+        code, seconds, _ = self.terraform.plan_exit_code()
+        self.timings["replan"] = seconds
+        return code
+
+    def destroy(self) -> None:
+        assert self.terraform is not None
+        if self.applied:
+            self.echo("terraform destroy ...")
+            self.timings["destroy"] = self.terraform.destroy()
+            self.applied = False
+
+    def close(self, destroy: bool = True) -> None:
+        try:
+            if destroy and self.applied:
+                self.destroy()
+        finally:
+            self.server.stop()
+
+
+class Scenario:
+    """What operators, EC2 and the event source mapping do, observed step by step."""
+
+    def __init__(self, env: Environment, echo: Printer) -> None:
+        assert env.aws is not None
+        self.env = env
+        self.aws: Aws = env.aws
+        self.echo = echo
+        self.out = env.outputs
+        self.password = f"Jp-{secrets.token_urlsafe(24)}-7Q"
+        self.instances: list[Instance] = []
+        self.tools_host = ""
+        self.malformed_message_id = ""
+        self.runtime = LambdaRuntime(
+            self.aws, self.out["function_name"], env.zip_path, env.workdir, HUB_REGION
+        )
+        self.consumer: EventSourceMappingConsumer | None = None
+        self.t0 = time.time()
+        self.marks: dict[str, float] = {}
+
+    # ---------------------------------------------------------------- helpers
+    def _mark(self, name: str) -> None:
+        self.marks[name] = time.time()
+
+    def _say(self, text: str) -> None:
+        self.echo(f"[{time.time() - self.t0:6.1f}s] {text}")
+
+    def state_items(self) -> dict[str, dict[str, Any]]:
+        table = (
+            self.aws.session()
+            .resource("dynamodb", region_name=HUB_REGION, endpoint_url=self.aws.endpoint)
+            .Table(self.out["state_table_name"])
+        )
+        return {item["instanceId"]: item for item in table.scan()["Items"]}
+
+    def dlq_messages(self) -> list[dict[str, Any]]:
+        sqs = self.aws.client("sqs")
+        found: dict[str, dict[str, Any]] = {}
+        for _ in range(3):
+            for m in sqs.receive_message(
+                QueueUrl=self.out["dlq_url"],
+                MaxNumberOfMessages=10,
+                MessageAttributeNames=["All"],
+                VisibilityTimeout=0,
+            ).get("Messages", []):
+                found[m["MessageId"]] = m
+        return list(found.values())
+
+    def commands(self) -> list[dict[str, Any]]:
+        """Every Run Command sent, in every account and Region (with its account and Region)."""
+        result = []
+        for account in (HUB_ACCOUNT, *WORKLOAD_ACCOUNTS):
+            for region in REGIONS:
+                ssm = self.aws.client("ssm", account, region)
+                for command in ssm.list_commands()["Commands"]:
+                    result.append({**command, "account": account, "region": region})
+        return result
+
+    # ---------------------------------------------------------------- set-up
+    def seed(self) -> None:
+        """As an operator would: the SecureString, one config item per workload account."""
+        ssm = self.aws.client("ssm")
+        ssm.put_parameter(
+            Name=self.out["join_password_parameter_name"],
+            Type="SecureString",
+            KeyId=self.out["kms_key_arn"],
+            Value=self.password,
+            Overwrite=True,
+        )
+        for account in WORKLOAD_ACCOUNTS:
+            role = self.out["workload_accounts"][account]["spoke_role_arn"]
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(REPO / "scripts" / "put_config_item.py"),
+                    "--table",
+                    self.out["config_table_name"],
+                    "--account-id",
+                    account,
+                    "--join-user",
+                    JOIN_USER,
+                    "--password-param",
+                    self.out["join_password_parameter_name"],
+                    "--dns-name",
+                    DOMAIN,
+                    "--dns-ip1",
+                    DNS_IPS[0],
+                    "--dns-ip2",
+                    DNS_IPS[1],
+                    "--assume-role-arn",
+                    role,
+                    "--directory-id",
+                    self.env.directory_id,
+                    "--computer-ou",
+                    COMPUTER_OU,
+                    "--region",
+                    HUB_REGION,
+                    "--endpoint-url",
+                    self.aws.endpoint,
+                ],
+                check=True,
+                env=clean_aws_env(),
+                capture_output=True,
+                text=True,
+            )
+        self._say(
+            f"seeded: SecureString {self.out['join_password_parameter_name']} (hub key), "
+            f"config items for {', '.join(WORKLOAD_ACCOUNTS)} via scripts/put_config_item.py"
+        )
+        ec2 = self.aws.client("ec2")
+        self.tools_host = ec2.run_instances(
+            ImageId=WINDOWS_AMI,
+            MinCount=1,
+            MaxCount=1,
+            TagSpecifications=[
+                {
+                    "ResourceType": "instance",
+                    "Tags": [
+                        {"Key": "adToolsHost", "Value": "true"},
+                        {"Key": "Name", "Value": "ad-tools"},
+                    ],
+                }
+            ],
+        )["Instances"][0]["InstanceId"]
+        self._say(f"AD tools host {self.tools_host} running in the hub ({HUB_REGION})")
+
+    def launch(self) -> None:
+        for spec in SPECS:
+            tags = [{"Key": "Name", "Value": spec.label}]
+            if spec.group:
+                tags.append({"Key": "adGroupName", "Value": spec.group})
+            if spec.opt_out:
+                tags.append({"Key": "autoadjoin", "Value": "false"})
+            ec2 = self.aws.client("ec2", spec.account, spec.region)
+            instance_id = ec2.run_instances(
+                ImageId=WINDOWS_AMI if spec.platform == "windows" else LINUX_AMI,
+                MinCount=1,
+                MaxCount=1,
+                TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+            )["Instances"][0]["InstanceId"]
+            self.instances.append(Instance(spec, instance_id, expected_computer_name(instance_id)))
+        self._say(f"launched {len(self.instances)} instances in 2 accounts x 2 Regions")
+
+    def start_consumer(self) -> EventSourceMappingConsumer:
+        self.runtime.start()
+        self.consumer = EventSourceMappingConsumer(self.aws, self.runtime, HUB_REGION)
+        self._say(
+            f"consumer (event source mapping {self.consumer.mapping['UUID'][:8]}): "
+            f"{self.consumer.describe()}"
+        )
+        return self.consumer
+
+    # ---------------------------------------------------------------- events
+    def _put_state_events(self, state: str) -> None:
+        for inst in self.instances:
+            events = self.aws.client("events", inst.spec.account, inst.spec.region)
+            arn = f"arn:aws:ec2:{inst.spec.region}:{inst.spec.account}:instance/{inst.instance_id}"
+            answer = events.put_events(
+                Entries=[
+                    {
+                        "Source": "aws.ec2",
+                        "DetailType": EC2_DETAIL_TYPE,
+                        "Resources": [arn],
+                        "Detail": json.dumps({"instance-id": inst.instance_id, "state": state}),
+                    }
+                ]
+            )
+            if answer.get("FailedEntryCount"):
+                raise RuntimeError(f"PutEvents failed for {inst.instance_id}: {answer}")
+            inst.steps[f"{state}:put"] = time.time()
+
+    def put_running(self, inject_malformed: bool = True) -> None:
+        self._put_state_events("running")
+        self._mark("running:put")
+        if inject_malformed:
+            self.malformed_message_id = self.aws.client("sqs").send_message(
+                QueueUrl=self.out["queue_url"], MessageBody=MALFORMED_BODY
+            )["MessageId"]
+        assert self.consumer is not None
+        counts = self.consumer.queue_counts()
+        self._say(
+            f"put {len(self.instances)} 'running' events on the spoke default buses"
+            + (" + 1 malformed message injected into the queue" if inject_malformed else "")
+            + f"; queue now: {counts}"
+        )
+
+    def terminate(self) -> None:
+        for inst in self.instances:
+            self.aws.client("ec2", inst.spec.account, inst.spec.region).terminate_instances(
+                InstanceIds=[inst.instance_id]
+            )
+        self._put_state_events("terminated")
+        self._mark("terminated:put")
+        assert self.consumer is not None
+        self._say(
+            f"terminated {len(self.instances)} instances and put their 'terminated' events; "
+            f"queue now: {self.consumer.queue_counts()}"
+        )
+
+    # ---------------------------------------------------------------- consuming
+    def _on_batch(self, batch: Batch) -> None:
+        assert self.consumer is not None
+        kinds: dict[str, int] = {}
+        for m in self.consumer.received:
+            if m.batch == batch.number:
+                kind = describe_body(m.body)[0]
+                kinds[kind] = kinds.get(kind, 0) + 1
+        summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        status = f"error {batch.error}" if batch.error else f"{len(batch.failures)} failures"
+        self._say(
+            f"batch {batch.number}: {len(batch.message_ids)} messages ({summary}) -> handler "
+            f"{batch.seconds * 1000:.0f} ms, {status}"
+        )
+
+    def consume_until(self, done: Callable[[], bool], timeout: float, what: str) -> None:
+        assert self.consumer is not None
+        if not self.consumer.run_until(done, timeout, self._on_batch):
+            raise TimeoutError(f"not reached within {timeout:.0f}s: {what}")
+        self._say(f"reached: {what}")
+
+    def all_joined(self) -> bool:
+        items = self.state_items()
+        for inst in self.instances:
+            status = items.get(inst.instance_id, {}).get("status")
+            if inst.spec.eligible and status != "joined":
+                return False
+            if not inst.spec.eligible and status not in (None, "skipped"):
+                return False
+        return not self.malformed_message_id or any(
+            m["Body"] == MALFORMED_BODY for m in self.dlq_messages()
+        )
+
+    def all_left(self) -> bool:
+        items = self.state_items()
+        return all(
+            items.get(inst.instance_id, {}).get("status") == "left"
+            for inst in self.instances
+            if inst.spec.eligible
+        )
+
+    def run(self, timeout: float = 90.0) -> None:
+        """The whole story: seed, launch, running events, joins, terminations, removals."""
+        self.seed()
+        self.launch()
+        self.start_consumer()
+        self.put_running()
+        self.consume_until(self.all_joined, timeout, "every eligible instance joined")
+        self.terminate()
+        self.consume_until(self.all_left, timeout, "every joined instance's computer removed")
+        self._mark("end")
+
+    def close(self) -> None:
+        self.runtime.stop()
+
+    # ---------------------------------------------------------------- observations
+    def timeline(self) -> list[dict[str, Any]]:
+        """Per instance: when each step happened (seconds after its running event was put)."""
+        assert self.consumer is not None
+        computers = {
+            r["computer"]: r for r in self.env.server.journal() if r["kind"] == "ds.create_computer"
+        }
+        commands = self.commands()
+        rows = []
+        for inst in self.instances:
+            t0 = inst.steps["running:put"]
+            row: dict[str, Any] = {"instance": inst, "t0": t0}
+            for m in self.consumer.received:
+                kind, instance_id = describe_body(m.body)
+                if instance_id != inst.instance_id:
+                    continue
+                key = {"running": "consumed", "terminated": "leave consumed"}.get(kind, "status")
+                row.setdefault(key, m.at)
+            record = computers.get(inst.computer_name)
+            if record:
+                row["pre-created"] = _epoch(record["at"])
+            for c in commands:
+                if inst.instance_id in c["InstanceIds"]:
+                    row["command"] = c["RequestedDateTime"].timestamp()
+                    row["document"] = c["DocumentName"]
+                if c["account"] == HUB_ACCOUNT and inst.computer_name in c["Parameters"].get(
+                    "computerName", []
+                ):
+                    row["removed"] = c["RequestedDateTime"].timestamp()
+            row["terminated put"] = inst.steps.get("terminated:put")
+            rows.append(row)
+        return rows
+
+
+def _epoch(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso).timestamp()
+
+
+def describe_body(body: str) -> tuple[str, str]:
+    """(kind, instance id) of a queue message body: running, terminated, status or malformed."""
+    try:
+        event = json.loads(body)
+        if event.get("Type") == "Notification":
+            event = json.loads(event["Message"])
+        detail = event.get("detail") or {}
+        if event.get("detail-type") == EC2_DETAIL_TYPE and event.get("account"):
+            return str(detail.get("state")), str(detail.get("instance-id"))
+        if event.get("detail-type") == SSM_DETAIL_TYPE:
+            return "status", str(detail.get("instance-id"))
+    except (ValueError, TypeError, AttributeError):
+        pass
+    return "malformed", ""
