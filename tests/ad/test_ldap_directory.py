@@ -164,6 +164,13 @@ def test_dc_name_from_dns_verifies(samba_domain: SambaDomain, directory: Directo
     assert answer == {"ok": True, "result": False}
 
 
+def test_next_server_is_used_when_the_first_is_down(
+    samba_domain: SambaDomain, directory: DirectoryCall
+) -> None:
+    servers = f"127.0.0.1,{samba_domain.dc_ip}"  # nothing listens on the first
+    assert directory("delete", name="EC2X1", servers=servers) == {"ok": True, "result": False}
+
+
 def test_unreachable_directory_is_transient(directory: DirectoryCall) -> None:
     answer = directory("delete", name="EC2X1", servers="127.0.0.1", timeout=2.0)
     assert answer["ok"] is False

@@ -145,9 +145,9 @@ class LdapDirectory:
         name = validate_computer_name(account.name)
         container = account.ou or f"CN=Computers,{self.base_dn}"
         dn = f"CN={name},{container}"
-        secrets = (account.one_time_password,)
         if not account.one_time_password:
             raise DirectoryError("empty one-time password", reason="directory_config")
+        secrets = (account.one_time_password,)
         with self._session(f"create computer {name}", secrets) as conn:
             existing = self._find(conn, name)
             if existing is None:
