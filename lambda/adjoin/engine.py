@@ -217,9 +217,10 @@ class Engine:
             try:
                 ec2 = self._client("ec2", first.config, first.event.region)
                 ssm = self._client("ssm", first.config, first.event.region)
-            except AdJoinError as exc:
+            except Exception as exc:
+                error = exc if isinstance(exc, AdJoinError) else classify(exc, "create clients")
                 for item in group:
-                    self._fail(item, exc)
+                    self._fail(item, error)
                 continue
             prepared.append((group, Ec2Adapter(ec2), SsmAdapter(ssm)))
         list(self._pool.map(lambda args: self._decide_group(*args), prepared))
