@@ -622,9 +622,14 @@ class SambaDomain:
 
 
 def main() -> None:  # pragma: no cover - interactive helper
+    def _stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, _stop)  # also when started in the background (SIG_IGN)
+    signal.signal(signal.SIGTERM, _stop)
     with SambaDomain() as ad:
         print(json.dumps({**ad.facts(), "timings": ad.timings}, indent=2), flush=True)
-        print("domain up; Ctrl-C to stop", file=sys.stderr, flush=True)
+        print("domain up; Ctrl-C or SIGTERM to stop", file=sys.stderr, flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             while True:
                 time.sleep(3600)
