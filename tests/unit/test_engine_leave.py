@@ -203,3 +203,21 @@ def test_fake_ldap_matches_the_port() -> None:
     directory.create_computer(ComputerAccount("EC2ABC", "corp.example.com", None, "x" * 16))
     assert directory.delete_computer("EC2ABC", "corp.example.com", None) is True
     assert directory.delete_computer("EC2ABC", "corp.example.com", None) is False
+
+
+def test_running_and_terminated_in_one_batch_keep_their_order(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    # GIVEN a batch holding an instance's running event and then its terminated event
+    ldap = LdapRecorder()
+    engine = make_engine(ldap=ldap, DIRECTORY_ADAPTER="ldap", LEAVE_ADAPTER="ldap")
+    [iid] = fakes.launch(fakes.SPOKE_A, REGION)
+    run, end = event(iid, "running"), event(iid, "terminated")
+    # WHEN processed: the running event is handled, the terminated one waits for the next call
+    assert engine.process([run, end]) == [end["messageId"]]
+    assert engine.process([end]) == []
+    # THEN the join ran and its object was removed afterwards
+    assert ldap.directory is not None
+    assert [op for op, _ in ldap.directory.log] == ["create", "delete"]
+    item = world.state(iid)
+    assert item is not None and item["status"] == "left"
