@@ -55,6 +55,20 @@ class DirectoryCall:
         return answer
 
 
+def ssm_env(ad: SambaDomain, name: str, otp: str, **overrides: str) -> dict[str, str]:
+    env = {
+        "SSM_computerName": name,
+        "SSM_oneTimePassword": otp,
+        "SSM_domainName": ad.domain,
+        "SSM_computerOU": ad.computers_ou,
+        "SSM_adGroupName": ad.group_name,
+        "SSM_dnsIP1": ad.dc_ip,
+        "SSM_dnsIP2": "",
+    }
+    env.update(overrides)
+    return env
+
+
 def run_join_script(where: Namespace, env: dict[str, str]) -> Any:
     """The join script exactly as SSM Run Command runs it: root, bash, SSM_* variables."""
     return where.run(["bash", str(JOIN_SCRIPT)], env=env, check=False, timeout=300)

@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 from adjoin.passwords import one_time_password
 
-from tests.ad.conftest import DirectoryCall, run_join_script
+from tests.ad.conftest import DirectoryCall, run_join_script, ssm_env
 from tests.ad.harness import Namespace, SambaDomain
-from tests.ad.test_linux_join import ssm_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.ad]
 

@@ -16,7 +16,7 @@ import pytest
 from adjoin.naming import computer_name
 from adjoin.passwords import one_time_password
 
-from tests.ad.conftest import DirectoryCall, run_join_script
+from tests.ad.conftest import DirectoryCall, run_join_script, ssm_env
 from tests.ad.harness import SambaDomain
 
 pytestmark = [pytest.mark.slow, pytest.mark.ad]
@@ -30,20 +30,6 @@ class Joined:
     otp: str
     env: dict[str, str]
     first: Any
-
-
-def ssm_env(ad: SambaDomain, name: str, otp: str, **overrides: str) -> dict[str, str]:
-    env = {
-        "SSM_computerName": name,
-        "SSM_oneTimePassword": otp,
-        "SSM_domainName": ad.domain,
-        "SSM_computerOU": ad.computers_ou,
-        "SSM_adGroupName": ad.group_name,
-        "SSM_dnsIP1": ad.dc_ip,
-        "SSM_dnsIP2": "",
-    }
-    env.update(overrides)
-    return env
 
 
 def file_digest(ad: SambaDomain, path: str) -> str:
