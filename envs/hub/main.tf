@@ -11,6 +11,7 @@ module "hub" {
   queue_delay_seconds        = var.queue_delay_seconds
   spoke_regions              = var.spoke_regions
   join_password_parameter    = var.join_password_parameter
+  join_hub_instances         = var.join_hub_instances
   existing_config_table_name = var.existing_config_table_name
   directory                  = var.directory
   lambda_config              = var.lambda_config

@@ -40,6 +40,13 @@ variable "existing_config_table_name" {
   default     = null
 }
 
+variable "join_hub_instances" {
+  description = "Also join this account's own instances (see modules/hub); deploy envs/workload here too, with the hub's Lambda role trusted."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 variable "join_password_parameter" {
   description = "SSM SecureString parameter name or Secrets Manager secret ARN of the join user's password (the name only)."
   type        = string

@@ -104,6 +104,48 @@ data "aws_iam_policy_document" "lambda" {
     }
   }
 
+  # join_hub_instances: what modules/spoke-account's role allows, in this account only.
+  dynamic "statement" {
+    for_each = var.join_hub_instances ? [1] : []
+    content {
+      sid       = "HubInstancesDescribe"
+      actions   = ["ec2:DescribeInstances", "ssm:DescribeInstanceInformation", "ssm:ListCommandInvocations", "ssm:GetCommandInvocation"]
+      resources = ["*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.join_hub_instances ? [1] : []
+    content {
+      sid       = "HubInstancesTagComputerName"
+      actions   = ["ec2:CreateTags"]
+      resources = ["arn:${local.partition}:ec2:*:${var.account_id}:instance/*"]
+      condition {
+        test     = "ForAllValues:StringEquals"
+        variable = "aws:TagKeys"
+        values   = ["adComputerName"]
+      }
+      condition {
+        test     = "Null"
+        variable = "aws:TagKeys"
+        values   = ["false"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.join_hub_instances ? [1] : []
+    content {
+      sid     = "HubInstancesSendJoinDocuments"
+      actions = ["ssm:SendCommand"]
+      resources = [
+        "arn:${local.partition}:ssm:*:${var.account_id}:document/${local.linux_join_document}",
+        "arn:${local.partition}:ssm:*:${var.account_id}:document/${local.windows_join_document}",
+        "arn:${local.partition}:ec2:*:${var.account_id}:instance/*",
+      ]
+    }
+  }
+
   dynamic "statement" {
     for_each = var.lambda_config.tracing ? [1] : []
     content {

@@ -71,6 +71,13 @@ variable "existing_config_table_name" {
   default     = null
 }
 
+variable "join_hub_instances" {
+  description = "Also join the hub account's own instances: the Lambda acts in this account with its own role (no role is assumed for HUB_ACCOUNT_ID), so it gets the spoke role's permissions here. Deploy modules/spoke-account in this account (create_account_resources = false) for the rules and documents."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 variable "join_password_parameter" {
   description = "Where the join user's password lives in the hub: an SSM SecureString parameter name (/path/name) or a Secrets Manager secret ARN. Only the name: the password never enters Terraform."
   type        = string

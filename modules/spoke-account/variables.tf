@@ -4,7 +4,7 @@ variable "account_id" {
 
   validation {
     condition     = can(regex("^[0-9]{12}$", var.account_id))
-    error_message = "account_id must be a 12-digit AWS account id."
+    error_message = "account_id must be the 12-digit id of this workload account."
   }
 }
 
@@ -21,7 +21,7 @@ variable "hub_account_id" {
 
   validation {
     condition     = can(regex("^[0-9]{12}$", var.hub_account_id))
-    error_message = "hub_account_id must be a 12-digit AWS account id."
+    error_message = "hub_account_id must be the 12-digit id of the hub account."
   }
 }
 

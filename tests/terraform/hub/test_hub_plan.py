@@ -238,6 +238,7 @@ def test_lambda_policy_is_least_privilege(plan: PlanSummary) -> None:
         "StringEquals": {"ssm:resourceTag/adToolsHost": "true"}
     }
     assert "DirectoryServiceCreateComputer" not in by_sid  # no directory ids configured
+    assert not any(sid.startswith("HubInstances") for sid in by_sid)  # join_hub_instances off
     assert sorted(as_list(by_sid["Queue"]["Resource"])) == [
         "arn:aws:sqs:us-east-1:123456789012:ad-join-queue"
     ]
@@ -256,8 +257,21 @@ def test_ldap_mode_drops_leave_permissions_and_attaches_vpc(accounts_plan: PlanS
 
 
 def test_directory_ids_scope_create_computer(root: Root, lambda_zip: dict[str, str]) -> None:
-    plan = root.plan(**ORG, directory={"directory_ids": ["d-1234567890"]}, **lambda_zip)
+    plan = root.plan(
+        **ORG,
+        directory={"directory_ids": ["d-1234567890"]},
+        join_hub_instances="true",
+        **lambda_zip,
+    )
     by_sid = {s["Sid"]: s for s in statements(plan.policy("aws_iam_role_policy.lambda"))}
+    assert sorted(as_list(by_sid["HubInstancesSendJoinDocuments"]["Resource"])) == [
+        "arn:aws:ec2:*:123456789012:instance/*",
+        "arn:aws:ssm:*:123456789012:document/ad-join-linux-join",
+        "arn:aws:ssm:*:123456789012:document/ad-join-windows-join",
+    ]
+    assert by_sid["HubInstancesTagComputerName"]["Condition"]["ForAllValues:StringEquals"] == {
+        "aws:TagKeys": "adComputerName"
+    }
     assert by_sid["DirectoryServiceCreateComputer"] == {
         "Sid": "DirectoryServiceCreateComputer",
         "Effect": "Allow",

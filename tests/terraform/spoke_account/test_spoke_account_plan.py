@@ -187,8 +187,8 @@ def variable_errors(root: Root) -> str:
 @pytest.mark.parametrize(
     "message",
     [
-        "account_id must be a 12-digit AWS account id.",
-        "hub_account_id must be a 12-digit AWS account id.",
+        "account_id must be the 12-digit id of this workload account.",
+        "hub_account_id must be the 12-digit id of the hub account.",
     ],
 )
 def test_validation_messages(variable_errors: str, message: str) -> None:
