@@ -54,6 +54,26 @@ MALFORMED_BODY = json.dumps(
 )
 
 
+ZIP_PATH = REPO / "build" / "adjoin-lambda.zip"
+
+
+def ensure_package(echo: Printer) -> Path:
+    """The Lambda zip `make package` builds; built here with the same script when missing."""
+    if not ZIP_PATH.exists():
+        echo(f"building {ZIP_PATH.relative_to(REPO)} (scripts/package_lambda.py) ...")
+        subprocess.run(
+            [
+                sys.executable,
+                str(REPO / "scripts" / "package_lambda.py"),
+                "--output",
+                str(ZIP_PATH),
+            ],
+            check=True,
+            cwd=REPO,
+        )
+    return ZIP_PATH
+
+
 def expected_computer_name(instance_id: str, prefix: str = "EC2") -> str:
     """docs/contracts.md: prefix + the last 15 - len(prefix) hex digits, upper case."""
     return prefix + instance_id.removeprefix("i-")[-(15 - len(prefix)) :].upper()
@@ -196,6 +216,7 @@ class Scenario:
         self.consumer: EventSourceMappingConsumer | None = None
         self.t0 = time.time()
         self.marks: dict[str, float] = {}
+        self.delay = 0
 
     # ---------------------------------------------------------------- helpers
     def _mark(self, name: str) -> None:
@@ -323,6 +344,7 @@ class Scenario:
     def start_consumer(self) -> EventSourceMappingConsumer:
         self.runtime.start()
         self.consumer = EventSourceMappingConsumer(self.aws, self.runtime, HUB_REGION)
+        self.delay = int(self.consumer.queue_attributes.get("DelaySeconds", 0))
         self._say(
             f"consumer (event source mapping {self.consumer.mapping['UUID'][:8]}): "
             f"{self.consumer.describe()}"
@@ -463,6 +485,77 @@ class Scenario:
             row["terminated put"] = inst.steps.get("terminated:put")
             rows.append(row)
         return rows
+
+    def counts(self) -> dict[str, Any]:
+        """The scenario's figures, for the demo's summary."""
+        assert self.consumer is not None
+        items = self.state_items()
+        commands = self.commands()
+        ids = {i.instance_id for i in self.instances}
+        joins = [c for c in commands if set(c["InstanceIds"]) & ids]
+        leaves = [c for c in commands if self.tools_host in c["InstanceIds"]]
+        dlq = self.dlq_messages()
+        reasons = sorted(
+            m.get("MessageAttributes", {}).get("reason", {}).get("StringValue", "?") for m in dlq
+        )
+        eligible = [i for i in self.instances if i.spec.eligible]
+        computers = [r for r in self.env.server.journal() if r["kind"] == "ds.create_computer"]
+        history = [
+            h["status"] for i in eligible for h in items.get(i.instance_id, {}).get("history", [])
+        ]
+        return {
+            "instances launched": len(self.instances),
+            "eligible instances": len(eligible),
+            "opted out": len(self.instances) - len(eligible),
+            "events put (running + terminated)": 2 * len(self.instances),
+            "messages consumed": len(self.consumer.received),
+            "batches": len(self.consumer.batches),
+            "batch item failures": sum(len(b.failures) for b in self.consumer.batches),
+            "computers pre-created": len(computers),
+            "join commands": len(joins),
+            "join commands to opted-out": sum(
+                1
+                for c in joins
+                for i in self.instances
+                if i.spec.opt_out and i.instance_id in c["InstanceIds"]
+            ),
+            "instances joined (status event)": history.count("joined"),
+            "instances joined": sum(
+                1
+                for i in eligible
+                if "joined"
+                in [h["status"] for h in items.get(i.instance_id, {}).get("history", [])]
+            ),
+            "leave commands (AD tools host)": len(leaves),
+            "instances left": sum(
+                1 for i in eligible if items.get(i.instance_id, {}).get("status") == "left"
+            ),
+            "dead-lettered": f"{len(dlq)} ({', '.join(reasons) or '-'})",
+        }
+
+    def secret_exposures(self, show_json: str) -> dict[str, bool]:
+        """Where the join password was searched, and whether it was found there."""
+        assert self.consumer is not None
+        secret = self.password
+        terraform = self.env.terraform
+        state = (
+            terraform.state_file.read_text() if terraform and terraform.state_file.exists() else ""
+        )
+        places = {
+            "SSM command parameters (every account and Region)": json.dumps(
+                [c["Parameters"] for c in self.commands()]
+            ),
+            "Lambda logs": self.runtime.logs(),
+            "queue messages consumed": json.dumps([m.body for m in self.consumer.received]),
+            "dead-letter queue": json.dumps(self.dlq_messages(), default=str),
+            "state table": json.dumps(self.state_items(), default=str),
+            "terraform state": state,
+            "terraform show -json": show_json,
+            "terraform log": (self.env.workdir / "terraform.log").read_text(),
+            "emulator log and journal": self.env.server.log_file.read_text()
+            + self.env.server.journal_file.read_text(),
+        }
+        return {where: secret in text for where, text in places.items()}
 
 
 def _epoch(iso: str) -> float:

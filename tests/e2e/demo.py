@@ -1,0 +1,151 @@
+"""`make demo`: the whole system on a local AWS emulator, in one command.
+
+Starts moto (patched, tests/e2e/moto_patches.py) on loopback, applies envs/local with Terraform
+(progress streamed), checks that a second plan is empty, runs the scenario (tests/e2e/scenario.py),
+prints a timeline and a summary, then destroys and stops everything. `KEEP=1` leaves the emulator
+and the applied environment up and prints how to look at them.
+
+    .venv/bin/python -m tests.e2e.demo
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from typing import Any
+
+from tests.e2e.harness import REPO, WORKLOAD_ACCOUNTS
+from tests.e2e.scenario import COMPUTER_OU, DOMAIN, Environment, Scenario, ensure_package
+
+PROGRESS = re.compile(
+    r"^(\S+: (Creation complete|Still creating|Destruction complete|Still destroying)"
+    r"|Apply complete|Destroy complete|Plan:|No changes|Error:|Warning:)"
+)
+
+
+def progress(line: str) -> None:
+    """Terraform: one line per resource created or destroyed, and the summaries."""
+    if not line.startswith("  [") or PROGRESS.search(line.split("] ", 1)[-1]):
+        print(line, flush=True)
+
+
+def _fmt(seconds: float | None) -> str:
+    return "-" if seconds is None else f"+{seconds:5.1f}s"
+
+
+def print_timeline(scenario: Scenario) -> None:
+    items = scenario.state_items()
+    steps = (
+        ("consumed", "consumed"),
+        ("pre-created", "pre-created"),
+        ("command", "command sent"),
+        ("status", "status consumed"),
+        ("terminated put", "terminated"),
+        ("leave consumed", "consumed"),
+        ("removed", "removed"),
+    )
+    print("\nTimeline (seconds after each instance's 'running' event was put on its spoke bus;")
+    print("routing through rules, buses, SNS and the cross-Region subscription is synchronous in")
+    print(f"the emulator, then the queue holds each message {scenario.delay}s)\n")
+    header = f"{'instance':18} {'account':12} {'region':9} {'platform':8} " + " ".join(
+        f"{label:>15}" for _, label in steps
+    )
+    print(header + f" {'final state':>12}")
+    print("-" * len(header) + "-" * 13)
+    for row in scenario.timeline():
+        inst = row["instance"]
+        cells = [f"{_fmt(row[k] - row['t0']) if row.get(k) else '-':>15}" for k, _ in steps]
+        status = items.get(inst.instance_id, {}).get("status", "(none)")
+        print(
+            f"{inst.spec.label:18} {inst.spec.account:12} {inst.spec.region:9} "
+            f"{inst.spec.platform:8} " + " ".join(cells) + f" {status:>12}"
+        )
+
+
+def print_summary(scenario: Scenario, exposures: dict[str, bool]) -> dict[str, Any]:
+    counts = scenario.counts()
+    print("\nSummary")
+    width = max(len(k) for k in counts) + 2
+    for key, value in counts.items():
+        print(f"  {key:{width}} {value}")
+    leaks = [where for where, found in exposures.items() if found]
+    print(
+        f"  {'join password found in':{width}} "
+        + (", ".join(leaks) if leaks else f"none of {len(exposures)} places searched")
+    )
+    return counts
+
+
+def print_keep(env: Environment) -> None:
+    endpoint = env.server.endpoint
+    print(
+        f"""
+KEEP=1: the emulator stays up at {endpoint} (pid {env.server.pid_file.read_text().strip()}).
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
+  aws --endpoint-url {endpoint} dynamodb scan --table-name {env.outputs["state_table_name"]}
+  aws --endpoint-url {endpoint} sqs receive-message --queue-url {env.outputs["dlq_url"]} \\
+      --message-attribute-names All
+  aws --endpoint-url {endpoint} ssm list-commands --region us-east-1
+  aws --endpoint-url {endpoint} events list-rules --event-bus-name ad-join-hub-bus
+Terraform state: {env.terraform.state_file if env.terraform else "-"}
+Stop it: kill $(cat {env.server.pid_file})"""
+    )
+
+
+def main() -> int:
+    keep = os.environ.get("KEEP") == "1"
+    started = time.monotonic()
+    workdir = REPO / ".demo"
+    workdir.mkdir(exist_ok=True)
+    print("ad-join demo: the whole system on a local AWS emulator (moto)\n")
+    zip_path = ensure_package(print)
+    env = Environment(workdir, zip_path, progress)
+    scenario: Scenario | None = None
+    ok = False
+    try:
+        env.start()
+        print(f"apply: {env.timings['apply']:.1f}s")
+        code = env.replan()
+        verdict = "no changes" if code == 0 else "CHANGES PENDING"
+        print(f"re-plan: {verdict} (detailed exit code {code}), {env.timings['replan']:.1f}s\n")
+        scenario = Scenario(env, print)
+        print(
+            "Directory: emulated. Computers are pre-created with Directory Service CreateComputer"
+            f" (moto patch) in {DOMAIN} ({COMPUTER_OU}); removal is the AD tools host's leave"
+            " command (Run Command, recorded, not executed). No real directory is contacted in"
+            " this run: `make test-ad` joins a real Samba AD.\n"
+        )
+        try:
+            scenario.run()
+        finally:
+            scenario.close()
+        print_timeline(scenario)
+        exposures = scenario.secret_exposures(env.terraform.show_json() if env.terraform else "")
+        counts = print_summary(scenario, exposures)
+        ok = (
+            code == 0
+            and not any(exposures.values())
+            and counts["instances joined"] == counts["eligible instances"]
+        )
+    finally:
+        if keep and env.applied:
+            print_keep(env)
+        else:
+            env.close(destroy=True)
+    total = time.monotonic() - started
+    print("\nTimings")
+    for name in ("apply", "replan", "destroy"):
+        if name in env.timings:
+            print(f"  terraform {name:8} {env.timings[name]:6.1f}s")
+    if scenario is not None and "end" in scenario.marks:
+        print(f"  scenario          {scenario.marks['end'] - scenario.t0:6.1f}s")
+    print(f"  total demo        {total:6.1f}s")
+    print(f"  accounts          hub 123456789012 + {', '.join(WORKLOAD_ACCOUNTS)}")
+    print("\n" + ("demo OK" if ok else "demo FAILED"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""The whole system on the local AWS emulator: one apply of envs/local shared by every test.
+
+GIVEN envs/local applied to the patched moto server, the config items and the join password
+written as an operator would, and instances in both workload accounts and Regions,
+WHEN their `running` and `terminated` events are put on the spoke accounts' default buses and the
+harness consumer plays the event source mapping with the handler from the packaged zip,
+THEN each test below checks one outcome. The last test destroys the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.e2e.harness import HUB_ACCOUNT, HUB_REGION
+from tests.e2e.scenario import (
+    COMPUTER_OU,
+    DNS_IPS,
+    DOMAIN,
+    MALFORMED_BODY,
+    Environment,
+    Instance,
+    Scenario,
+    describe_body,
+    ensure_package,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.terraform, pytest.mark.e2e, pytest.mark.timeout(900)]
+
+LINUX_DOC, WINDOWS_DOC, LEAVE_DOC = "ad-join-linux-join", "ad-join-windows-join", "ad-join-leave"
+
+
+@dataclass
+class World:
+    env: Environment
+    scenario: Scenario
+    replan: dict[str, int] = field(default_factory=dict)
+    show_json: str = ""
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    workdir: Path = tmp_path_factory.mktemp("e2e")
+    env = Environment(workdir, ensure_package(print), print)
+    try:
+        env.start()
+        world = World(env, Scenario(env, print))
+        # The re-plan reads only Terraform's resources; the scenario only data (items, messages,
+        # instances): run them side by side to save a minute.
+        replan = threading.Thread(target=lambda: world.replan.update(code=env.replan()))
+        replan.start()
+        try:
+            world.scenario.run(timeout=120)
+        finally:
+            world.scenario.close()
+            replan.join()
+        assert env.terraform is not None
+        world.show_json = env.terraform.show_json()
+        yield world
+    finally:
+        env.close(destroy=True)
+
+
+def _eligible(world: World) -> list[Instance]:
+    return [i for i in world.scenario.instances if i.spec.eligible]
+
+
+def _commands_for(world: World, instance_id: str) -> list[dict[str, Any]]:
+    return [c for c in world.scenario.commands() if instance_id in c["InstanceIds"]]
+
+
+def test_plan_after_apply_is_empty(world: World) -> None:
+    assert world.replan["code"] == 0, "terraform plan -detailed-exitcode reported changes"
+
+
+def test_each_eligible_instance_gets_exactly_one_join_command_in_its_account_and_region(
+    world: World,
+) -> None:
+    otps = set()
+    for inst in _eligible(world):
+        commands = _commands_for(world, inst.instance_id)
+        assert len(commands) == 1, (inst.spec.label, commands)
+        command = commands[0]
+        assert (command["account"], command["region"]) == (inst.spec.account, inst.spec.region)
+        assert command["InstanceIds"] == [inst.instance_id]
+        expected_doc = WINDOWS_DOC if inst.spec.platform == "windows" else LINUX_DOC
+        assert command["DocumentName"] == expected_doc
+        params = {k: v[0] if v else "" for k, v in command["Parameters"].items()}
+        assert params["computerName"] == inst.computer_name
+        assert len(inst.computer_name) <= 15
+        assert params["domainName"] == DOMAIN
+        assert params["computerOU"] == COMPUTER_OU
+        assert params["adGroupName"] == (inst.spec.group or "")
+        assert (params["dnsIP1"], params["dnsIP2"]) == DNS_IPS
+        assert re.fullmatch(r"\S{16,}", params["oneTimePassword"])
+        otps.add(params["oneTimePassword"])
+    assert len(otps) == len(_eligible(world)), "one-time passwords must differ per instance"
+
+
+def test_opted_out_instance_gets_no_command_and_is_recorded_skipped(world: World) -> None:
+    items = world.scenario.state_items()
+    opted_out = [i for i in world.scenario.instances if i.spec.opt_out]
+    assert opted_out
+    leave_names = {
+        c["Parameters"]["computerName"][0]
+        for c in world.scenario.commands()
+        if world.scenario.tools_host in c["InstanceIds"]
+    }
+    for inst in opted_out:
+        assert _commands_for(world, inst.instance_id) == []
+        statuses = [h["status"] for h in items[inst.instance_id]["history"]]
+        assert statuses[0] == "skipped"
+        assert not {"joining", "joined"} & set(statuses)
+        # its termination is recorded, but there is no computer object to remove
+        assert inst.computer_name not in leave_names
+
+
+def test_state_table_shows_each_instance_from_join_to_removal(world: World) -> None:
+    items = world.scenario.state_items()
+    for inst in _eligible(world):
+        item = items[inst.instance_id]
+        statuses = [h["status"] for h in item["history"]]
+        assert statuses.index("joined") < statuses.index("leaving") < statuses.index("left")
+        assert "joining" in statuses[: statuses.index("joined")]
+        assert item["status"] == "left"
+        assert (item["accountId"], item["region"]) == (inst.spec.account, inst.spec.region)
+        assert item["platform"] == inst.spec.platform
+        assert item["computerName"] == inst.computer_name
+        join = _commands_for(world, inst.instance_id)[0]
+        assert item["commandId"] == join["CommandId"]
+
+
+def test_status_events_travelled_the_real_routing_after_the_queue_delay(world: World) -> None:
+    """Each join's status event reached the hub queue from the instance's own account and
+    Region (cross-account bus in us-east-1; regional bus, SNS and the cross-Region subscription
+    from eu-west-1), and no message was consumed before the queue's delay."""
+    scenario = world.scenario
+    assert scenario.consumer is not None
+    assert scenario.delay > 0
+    for inst in _eligible(world):
+        bodies = [
+            json.loads(m.body)
+            for m in scenario.consumer.received
+            if describe_body(m.body) == ("status", inst.instance_id)
+        ]
+        assert len(bodies) == 1, inst.spec.label
+        event = bodies[0]
+        assert (event["account"], event["region"]) == (inst.spec.account, inst.spec.region)
+        assert event["detail"]["status"] == "Success"
+        running = [
+            m
+            for m in scenario.consumer.received
+            if describe_body(m.body) == ("running", inst.instance_id)
+        ]
+        assert len(running) == 1
+        assert running[0].at - inst.steps["running:put"] >= scenario.delay
+
+
+def test_computer_accounts_are_precreated_in_the_directory(world: World) -> None:
+    records = [r for r in world.env.server.journal() if r["kind"] == "ds.create_computer"]
+    by_name = {r["computer"]: r for r in records}
+    assert set(by_name) == {i.computer_name for i in _eligible(world)}
+    for record in records:
+        assert record["directory_id"] == world.env.directory_id
+        assert record["dn"] == f"CN={record['computer']},{COMPUTER_OU}"
+        assert record["password_given"] is True
+        assert (record["account"], record["region"]) == (HUB_ACCOUNT, HUB_REGION)
+
+
+def test_termination_runs_the_leave_document_on_the_ad_tools_host(world: World) -> None:
+    scenario = world.scenario
+    leaves = [c for c in scenario.commands() if scenario.tools_host in c["InstanceIds"]]
+    names = sorted(c["Parameters"]["computerName"][0] for c in leaves)
+    assert names == sorted(i.computer_name for i in _eligible(world))
+    for command in leaves:
+        assert (command["account"], command["region"]) == (HUB_ACCOUNT, HUB_REGION)
+        assert command["DocumentName"] == LEAVE_DOC
+        params = {k: v[0] for k, v in command["Parameters"].items()}
+        assert params["adJoinUserPwParam"] == world.env.outputs["join_password_parameter_name"]
+        assert params["domainName"] == DOMAIN
+
+
+def test_malformed_message_is_dead_lettered_and_its_batch_processed(world: World) -> None:
+    scenario = world.scenario
+    assert scenario.consumer is not None
+    dead = [m for m in scenario.dlq_messages() if m["Body"] == MALFORMED_BODY]
+    assert len(dead) == 1
+    attrs = {k: v["StringValue"] for k, v in dead[0]["MessageAttributes"].items()}
+    assert attrs["reason"] == "malformed_event"
+    assert attrs["sourceMessageId"] == scenario.malformed_message_id
+    assert attrs["detail"]
+    batch = next(
+        b for b in scenario.consumer.batches if scenario.malformed_message_id in b.message_ids
+    )
+    assert batch.error is None and batch.failures == []
+    others = [
+        describe_body(m.body)[1]
+        for m in scenario.consumer.received
+        if m.batch == batch.number and m.message_id != scenario.malformed_message_id
+    ]
+    assert others, "the malformed message shared its batch with real events"
+    commanded = {i for c in scenario.commands() for i in c["InstanceIds"]}
+    eligible_ids = {i.instance_id for i in _eligible(world)}
+    assert {i for i in others if i in eligible_ids} <= commanded
+    assert len(scenario.dlq_messages()) == 1, "nothing else reached the DLQ"
+
+
+def test_join_password_appears_nowhere(world: World) -> None:
+    exposures = world.scenario.secret_exposures(world.show_json)
+    assert len(exposures) >= 8
+    assert [where for where, found in exposures.items() if found] == []
+    # the search is real: the password is in the emulator, where the harness put it
+    ssm = world.scenario.aws.client("ssm")
+    stored = ssm.get_parameter(
+        Name=world.env.outputs["join_password_parameter_name"], WithDecryption=True
+    )["Parameter"]
+    assert stored["Value"] == world.scenario.password
+    assert stored["Type"] == "SecureString"
+
+
+def test_destroy_removes_every_resource(world: World) -> None:
+    env = world.env
+    assert env.terraform is not None and env.aws is not None
+    env.destroy()
+    _, listed = env.terraform.run("state", "list", quiet=True)
+    assert listed.strip() == ""
+    with pytest.raises(ClientError):
+        env.aws.client("sqs").get_queue_url(QueueName="ad-join-queue")
+    with pytest.raises(ClientError):
+        env.aws.client("lambda").get_function(FunctionName=env.outputs["function_name"])
