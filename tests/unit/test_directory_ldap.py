@@ -5,6 +5,8 @@ The same adapter against a real Samba AD DC: tests/ad/test_ldap_directory.py.
 
 from __future__ import annotations
 
+import socket
+import time
 from typing import Any
 
 import pytest
@@ -263,3 +265,16 @@ def test_refusal_while_adding_is_a_directory_error() -> None:
     directory.conn.add = refuse
     with pytest.raises(DirectoryError, match="no rights on OU"):
         directory.create_computer(computer())
+
+
+def test_unreachable_servers_fail_fast_and_transient() -> None:
+    # Regression: ldap3's ServerPool slept 10 s after a failed round; the adapter tries each
+    # server once, in order, and gives up at once.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    directory = LdapDirectory(["127.0.0.1", "127.0.0.1"], DOMAIN, "u@d", JOIN_PASSWORD, port=port)
+    started = time.monotonic()
+    with pytest.raises(DirectoryUnavailable, match=r"cannot reach 127\.0\.0\.1, 127\.0\.0\.1"):
+        directory.delete_computer("EC2ABC123", DOMAIN, OU)
+    assert time.monotonic() - started < 3

@@ -25,14 +25,12 @@ from contextlib import contextmanager, suppress
 from typing import Any, Final
 
 from ldap3 import (
-    FIRST,
     MODIFY_REPLACE,
     NONE,
     SIMPLE,
     SUBTREE,
     Connection,
     Server,
-    ServerPool,
     Tls,
 )
 from ldap3.core import exceptions as ldap_exc
@@ -202,39 +200,45 @@ class LdapDirectory:
         return _VerifiedTls(validate=ssl.CERT_REQUIRED, ca_certs_data=self._ca_cert_pem)
 
     def _connect(self) -> Any:
-        """An open, bound connection. Overridden by unit tests (ldap3 MOCK_SYNC)."""
-        use_ssl = self.security == "ldaps"
-        pool = ServerPool(
-            [
-                Server(
-                    host,
-                    port=self.port,
-                    use_ssl=use_ssl,
-                    tls=self._tls(),
-                    connect_timeout=self.timeout,
-                    get_info=NONE,  # no anonymous schema read
-                )
-                for host in self._hosts
-            ],
-            pool_strategy=FIRST,
-            active=1,
-            exhaust=False,
-        )
-        conn = Connection(
-            pool,
-            user=self._user,
-            password=self._password,
-            authentication=SIMPLE,
-            receive_timeout=max(1, math.ceil(self.timeout)),  # ldap3 packs it as an integer
-            raise_exceptions=True,
-            auto_bind=False,
-            read_only=False,
-        )
-        conn.open()
-        if self.security == "starttls":
-            conn.start_tls(read_server_info=False)
-        conn.bind()
-        return conn
+        """An open, bound connection to the first server that answers, in the configured order.
+
+        ldap3's ServerPool is not used: it sleeps 10 s after a failed round, which a Lambda
+        invocation cannot afford. A certificate failure stops at once (the next domain
+        controller's certificate comes from the same CA). Overridden by unit tests (MOCK_SYNC).
+        """
+        last: Exception | None = None
+        for host in self._hosts:
+            server = Server(
+                host,
+                port=self.port,
+                use_ssl=self.security == "ldaps",
+                tls=self._tls(),
+                connect_timeout=self.timeout,
+                get_info=NONE,  # no anonymous schema read
+            )
+            conn = Connection(
+                server,
+                user=self._user,
+                password=self._password,
+                authentication=SIMPLE,
+                receive_timeout=max(1, math.ceil(self.timeout)),  # ldap3 packs it as an integer
+                raise_exceptions=True,
+                auto_bind=False,
+                read_only=False,
+            )
+            try:
+                conn.open()
+                if self.security == "starttls":
+                    conn.start_tls(read_server_info=False)
+            except _CONNECTION_ERRORS as exc:
+                if _is_certificate_error(exc):
+                    raise
+                last = exc
+                continue
+            conn.bind()
+            return conn
+        assert last is not None  # noqa: S101 - the constructor guarantees one host at least
+        raise last
 
     @contextmanager
     def _session(self, what: str, secrets: Sequence[str]) -> Iterator[Any]:
@@ -259,17 +263,13 @@ class LdapDirectory:
                 f"{what}: the domain controller's certificate does not match its name",
                 reason="directory_tls",
             ) from None
-        except ldap_exc.LDAPSocketOpenError as exc:
-            if "CERTIFICATE_VERIFY_FAILED" in str(exc):  # wrong CA: retrying cannot help
+        except _CONNECTION_ERRORS as exc:
+            if _is_certificate_error(exc):  # wrong CA or name: retrying cannot help
                 raise DirectoryError(
                     f"{what}: the domain controller's certificate is not trusted "
                     "(check ldapCaCertParam)",
                     reason="directory_tls",
                 ) from None
-            raise DirectoryUnavailable(
-                f"{what}: cannot reach {', '.join(self._hosts)}:{self.port} (LDAPSocketOpenError)"
-            ) from None
-        except _CONNECTION_ERRORS as exc:
             raise DirectoryUnavailable(
                 f"{what}: cannot reach {', '.join(self._hosts)}:{self.port} ({type(exc).__name__})"
             ) from None
@@ -297,6 +297,11 @@ class _VerifiedTls(Tls):  # type: ignore[misc]  # ldap3 ships no type hints
             do_handshake_on_connect=do_handshake,
             server_hostname=connection.server.host,
         )
+
+
+def _is_certificate_error(exc: BaseException) -> bool:
+    """ldap3 wraps ssl's verification errors (chain or name) in its socket errors."""
+    return isinstance(exc, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(exc)
 
 
 def _scrub(text: object, secrets: Sequence[str]) -> str:
