@@ -97,3 +97,25 @@ def test_join_without_group_leaves_login_rules_alone(
     conf = fresh.run(["cat", "/etc/sssd/sssd.conf"]).stdout
     assert "access_provider" not in conf and "simple_allow" not in conf
     assert "login rules of the domain apply unchanged" in proc.stderr
+
+
+def test_keytab_of_another_computer_is_set_aside_and_the_join_proceeds(
+    samba_domain: SambaDomain, directory: DirectoryCall, fresh: Namespace
+) -> None:
+    # fresh0 is joined as EC2NOGRP1 by the previous test: like an AMI baked from a joined host
+    ad, otp = samba_domain, one_time_password()
+    assert "EC2NOGRP1$" in fresh.run(["klist", "-k", "/etc/krb5.keytab"]).stdout
+    account = {
+        "name": "EC2SECOND1",
+        "domain": ad.domain,
+        "ou": ad.computers_ou,
+        "one_time_password": otp,
+    }
+    assert directory("create", account=account)["ok"]
+    proc = run_join_script(fresh, ssm_env(ad, "EC2SECOND1", otp))
+    assert proc.returncode == 0, proc.stderr
+    assert "moved a keytab of another computer" in proc.stderr
+    keytab = fresh.run(["klist", "-k", "/etc/krb5.keytab"]).stdout
+    assert "EC2SECOND1$" in keytab and "EC2NOGRP1$" not in keytab
+    assert fresh.run(["hostname"]).stdout.strip() == "ec2second1"
+    assert fresh.run(["adcli", "testjoin", f"--domain={ad.domain}"]).returncode == 0

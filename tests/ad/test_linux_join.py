@@ -82,6 +82,17 @@ def test_the_one_time_password_is_never_printed(joined: Joined) -> None:
     assert "as an argument" not in joined.first.stderr
 
 
+def test_daemons_started_by_the_script_do_not_inherit_the_password(
+    samba_domain: SambaDomain, joined: Joined
+) -> None:
+    ad = samba_domain
+    pid = ad.run_in_client(["cat", "/run/sssd.pid"]).stdout.strip()
+    environ = ad.run_in_client(["cat", f"/proc/{pid}/environ"]).stdout
+    assert "SSM_computerName" in environ  # it is the environment the script passed on ...
+    assert "SSM_oneTimePassword" not in environ  # ... minus the password
+    assert joined.otp not in environ
+
+
 def test_the_one_time_password_no_longer_works_after_the_join(
     samba_domain: SambaDomain, joined: Joined
 ) -> None:
