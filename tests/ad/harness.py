@@ -204,14 +204,22 @@ class Namespace:
                 self.unshare.wait(timeout=5)
 
 
-def _pid_alive(pid: int) -> bool:
+def process_identity(pid: int) -> str:
+    """`<pid> <start time>`: tells a live owner from a later process that reused its PID."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    start_time = stat.rsplit(")", 1)[1].split()[19]  # field 22 of proc(5)
+    return f"{pid} {start_time}"
+
+
+def _owner_alive(recorded: str) -> bool:
+    try:
+        pid = int(recorded.split(maxsplit=1)[0])
+    except (IndexError, ValueError):
         return False
-    except PermissionError:
-        return True
-    return True
+    return bool(recorded.strip()) and process_identity(pid) == recorded.strip()
 
 
 def cleanup_stale_runs(root: Path = STATE_ROOT) -> list[str]:
@@ -220,13 +228,12 @@ def cleanup_stale_runs(root: Path = STATE_ROOT) -> list[str]:
     if not root.is_dir():
         return removed
     for run_dir in root.iterdir():
-        owner_file = run_dir / "owner.pid"
         try:
-            owner = int(owner_file.read_text())
-        except (OSError, ValueError):
-            owner = 0
-        if owner and owner != os.getpid() and _pid_alive(owner):
-            continue  # another live harness (e.g. the demo) owns it
+            owner = (run_dir / "owner.pid").read_text()
+        except OSError:
+            owner = ""
+        if _owner_alive(owner):
+            continue  # a live harness owns it: this process's own, or another (the demo)
         for init_file in run_dir.glob("*/init.pid"):
             with contextlib.suppress(OSError, ValueError):
                 pid = int(init_file.read_text())
@@ -394,7 +401,7 @@ class SambaDomain:
         cleanup_stale_runs()
         STATE_ROOT.mkdir(parents=True, exist_ok=True)
         self.run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=STATE_ROOT))
-        (self.run_dir / "owner.pid").write_text(str(os.getpid()))
+        (self.run_dir / "owner.pid").write_text(process_identity(os.getpid()))
         self.dc = Namespace("dc", self.dc_hostname, self.run_dir / "ns-dc")
         try:
             t0 = time.monotonic()

@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 
 from tests.ad.conftest import HOST_FILES, host_state
-from tests.ad.harness import NS_MARKER, Namespace, SambaDomain, cleanup_stale_runs
+from tests.ad.harness import (
+    NS_MARKER,
+    Namespace,
+    SambaDomain,
+    cleanup_stale_runs,
+    process_identity,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.ad]
 
@@ -54,9 +60,10 @@ def test_stale_run_of_a_dead_owner_is_cleaned_up(tmp_path: Path) -> None:
     run_dir = root / "run-crashed"
     ns = Namespace("probe", "probe1", run_dir / "ns-dc")
     ns.start()
-    with subprocess.Popen(["true"]) as gone:  # its pid: an owner that has exited
-        gone.wait()
-    (run_dir / "owner.pid").write_text(str(gone.pid))
+    with subprocess.Popen(["sleep", "30"]) as gone:  # an owner that has exited since
+        identity = process_identity(gone.pid)
+        gone.kill()
+    (run_dir / "owner.pid").write_text(identity)
     assert NS_MARKER.encode() in Path(f"/proc/{ns.init_pid}/cmdline").read_bytes()
     removed = cleanup_stale_runs(root)
     assert removed == ["run-crashed"]
@@ -66,6 +73,21 @@ def test_stale_run_of_a_dead_owner_is_cleaned_up(tmp_path: Path) -> None:
     assert not run_dir.exists()
 
 
+def test_this_processs_own_live_run_is_left_alone(samba_domain: SambaDomain) -> None:
+    # e.g. the e2e demo starting a second domain in the same pytest process
+    assert cleanup_stale_runs() == []
+    assert samba_domain.run_dir.exists()
+    assert Path(f"/proc/{samba_domain.dc.init_pid}").exists()
+
+
+def test_a_pid_reused_by_another_process_is_not_the_owner(tmp_path: Path) -> None:
+    run_dir = tmp_path / "state" / "run-reused"
+    run_dir.mkdir(parents=True)
+    pid, start = process_identity(os.getpid()).split()
+    (run_dir / "owner.pid").write_text(f"{pid} {int(start) - 1}")  # same pid, older process
+    assert cleanup_stale_runs(tmp_path / "state") == ["run-reused"]
+
+
 def test_a_live_owners_run_is_left_alone(tmp_path: Path) -> None:
     root = tmp_path / "state"
     run_dir = root / "run-live"
@@ -73,7 +95,7 @@ def test_a_live_owners_run_is_left_alone(tmp_path: Path) -> None:
     ns.start()
     try:
         with subprocess.Popen(["sleep", "30"]) as owner:
-            (run_dir / "owner.pid").write_text(str(owner.pid))
+            (run_dir / "owner.pid").write_text(process_identity(owner.pid))
             assert cleanup_stale_runs(root) == []
             assert Path(f"/proc/{ns.init_pid}").exists()
             owner.kill()
