@@ -211,6 +211,7 @@ class Transition:
     command_id: str | None = None
     attributes: tuple[tuple[str, Any], ...] = ()
     claim: bool = False  # a new join attempt: count it, clear commandId and lastError
+    set_status: bool = True  # False when the condition already pins the status
 
 
 class StateStore:
@@ -226,6 +227,8 @@ class StateStore:
         "leaving": "#status = :leaving",
         "not_left": "attribute_not_exists(instanceId) OR #status <> :left",
     }
+    #: conditions that only pass for an existing item
+    EXISTING = frozenset({"owned", "command", "leaving"})
     _STATUS_VALUES = ("pending", "skipped", "failed", "joining", "leaving", "left")
 
     def __init__(self, client: Any, table_name: str) -> None:
@@ -249,12 +252,13 @@ class StateStore:
             values[":mid"] = t.message_id
         if ":cid" in condition:
             values[":cid"] = t.command_id or ""
-        sets = [
-            "#status = :status",
-            "updatedAt = :at",
-            "createdAt = if_not_exists(createdAt, :at)",
-            "history = list_append(if_not_exists(history, :empty), :h)",
-        ]
+        sets = ["updatedAt = :at", "history = list_append(if_not_exists(history, :empty), :h)"]
+        if t.set_status:
+            sets.insert(0, "#status = :status")
+        else:
+            del values[":status"]
+        if t.condition not in self.EXISTING:  # the item may be new
+            sets.append("createdAt = if_not_exists(createdAt, :at)")
         for index, (key, value) in enumerate(t.attributes):
             names[f"#a{index}"] = key
             values[f":a{index}"] = value

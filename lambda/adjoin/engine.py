@@ -502,6 +502,7 @@ class Engine:
                         now,
                         item.message_id,
                         attributes=(("commandId", item.command_id),),
+                        set_status=False,
                     )
                 elif item.outcome and item.outcome.kind == REJECT:
                     item.metrics.append("JoinFailed")
