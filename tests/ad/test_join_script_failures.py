@@ -119,3 +119,35 @@ def test_keytab_of_another_computer_is_set_aside_and_the_join_proceeds(
     assert "EC2SECOND1$" in keytab and "EC2NOGRP1$" not in keytab
     assert fresh.run(["hostname"]).stdout.strip() == "ec2second1"
     assert fresh.run(["adcli", "testjoin", f"--domain={ad.domain}"]).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def other_distro(samba_domain: SambaDomain) -> Namespace:
+    """A client whose (private) /etc/os-release the tests rewrite."""
+    return samba_domain.add_client("distro0")
+
+
+def _set_os_release(ns: Namespace, content: str) -> None:
+    ns.run(
+        ["sh", "-c", 'rm -f /etc/os-release && printf "%s" "$1" > /etc/os-release', "sh", content]
+    )
+
+
+def test_unsupported_distribution_exits_3(
+    samba_domain: SambaDomain, other_distro: Namespace
+) -> None:
+    _set_os_release(other_distro, 'ID=plan9\nNAME="Plan 9"\n')
+    proc = run_join_script(other_distro, ssm_env(samba_domain, "EC2DISTRO1", one_time_password()))
+    assert proc.returncode == 3, proc.stderr
+    assert "unsupported distribution 'plan9'" in proc.stderr
+
+
+def test_failed_package_install_exits_3(samba_domain: SambaDomain, other_distro: Namespace) -> None:
+    # An RHEL-family release on a machine without rpm/yum: every package is missing and the
+    # installer cannot run.
+    _set_os_release(other_distro, 'ID="rhel"\nID_LIKE="fedora"\nVERSION_ID="9.4"\n')
+    proc = run_join_script(other_distro, ssm_env(samba_domain, "EC2DISTRO1", one_time_password()))
+    assert proc.returncode == 3, proc.stderr
+    assert "installing: adcli sssd" in proc.stderr
+    assert "could not install" in proc.stderr
+    assert other_distro.run(["hostname"]).stdout.strip() == "distro0"  # stopped before
