@@ -36,6 +36,9 @@ def fake(aws_env: None) -> Iterator[fakes.FakeAws]:
 
 @pytest.fixture
 def world(fake: fakes.FakeAws) -> fakes.World:
+    from adjoin.directory import ad_tools_host
+
+    ad_tools_host._hosts.clear()  # per-container cache: each test is a new container
     return fakes.make_world()
 
 

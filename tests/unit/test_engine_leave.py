@@ -221,3 +221,22 @@ def test_running_and_terminated_in_one_batch_keep_their_order(
     assert [op for op, _ in ldap.directory.log] == ["create", "delete"]
     item = world.state(iid)
     assert item is not None and item["status"] == "left"
+
+
+def test_ad_tools_host_is_looked_up_once_for_a_burst_of_leaves(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    from adjoin.directory import ad_tools_host
+
+    ad_tools_host._hosts.clear()
+    [host] = fakes.launch(fakes.HUB, fakes.HUB_REGION, tags={"adToolsHost": "true"})
+    engine = make_engine(LEAVE_ADAPTER="ad_tools_host")
+    ids = fakes.launch(fakes.SPOKE_A, REGION, count=3)
+    engine.process([event(i, "running") for i in ids])
+    fake.calls.clear()
+    assert engine.process([event(i, "terminated") for i in ids]) == []
+    # one DescribeInstances in the hub finds the host; three leave commands go to it
+    assert fake.calls[("ec2", "DescribeInstances")] == 1
+    leaves = [c for c in fake.sent_commands() if c["DocumentName"] == "ad-join-leave"]
+    assert [c["InstanceIds"] for c in leaves] == [[host]] * 3
+    ad_tools_host._hosts.clear()

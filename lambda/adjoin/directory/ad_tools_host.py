@@ -7,11 +7,17 @@ the password itself, so it never travels in command parameters.
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from adjoin.aws import Ec2Adapter, SsmAdapter, classify
 from adjoin.directory.base import ComputerAccount
 from adjoin.errors import DirectoryError, DirectoryUnavailable, TransientError
+
+HOST_CACHE_SECONDS = 60.0
+_hosts: dict[tuple[str, str], tuple[float, str]] = {}  # per container: tag -> (found at, id)
+_hosts_lock = threading.Lock()
 
 
 class AdToolsHostDirectory:
@@ -43,13 +49,7 @@ class AdToolsHostDirectory:
         raise DirectoryError("the ad_tools_host adapter only deletes computer objects")
 
     def delete_computer(self, name: str, domain: str, ou: str | None) -> bool:
-        key, value = self._tag
-        try:
-            hosts = self._ec2.find_by_tag(key, value)
-        except Exception as exc:
-            raise classify(exc, "find AD tools host") from None
-        if not hosts:
-            raise DirectoryUnavailable(f"no running instance tagged {key}={value}")
+        host = self._host()
         parameters = {
             "computerName": name,
             "domainName": domain,
@@ -59,11 +59,30 @@ class AdToolsHostDirectory:
         }
         try:
             self.last_command_id = self._ssm.send(
-                hosts[0], self._document, parameters, f"ad-join leave {name}"
+                host, self._document, parameters, f"ad-join leave {name}"
             )
         except Exception as exc:
+            with _hosts_lock:
+                _hosts.pop(self._tag, None)  # look the host up again next time
             error = classify(exc, f"send {self._document} to AD tools host")
             if isinstance(error, TransientError):
                 raise DirectoryUnavailable(str(error)) from None
             raise DirectoryError(str(error)) from None
         return True
+
+    def _host(self) -> str:
+        """The first running instance with the tag, remembered for HOST_CACHE_SECONDS."""
+        with _hosts_lock:  # concurrent leaves wait for one lookup
+            now = time.monotonic()
+            cached = _hosts.get(self._tag)
+            if cached and now - cached[0] < HOST_CACHE_SECONDS:
+                return cached[1]
+            key, value = self._tag
+            try:
+                hosts = self._ec2.find_by_tag(key, value)
+            except Exception as exc:
+                raise classify(exc, "find AD tools host") from None
+            if not hosts:
+                raise DirectoryUnavailable(f"no running instance tagged {key}={value}")
+            _hosts[self._tag] = (now, hosts[0])
+            return hosts[0]
