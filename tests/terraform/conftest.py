@@ -152,3 +152,26 @@ def root_factory(tf_tree: Path) -> Iterator[Callable[..., Root]]:
         return roots[relative]
 
     yield make
+
+
+def wildcard_grants(plan: PlanSummary) -> list[str]:
+    """Statements of the plan's policy documents that allow a `*` action (or `service:*`) on
+    `*`, apart from a key policy's delegation to its own account's root."""
+    found = []
+    for where, document in plan.known_policies().items():
+        for statement in statements(document):
+            if statement.get("Effect", "Allow") != "Allow":
+                continue
+            actions = as_list(statement.get("Action", []))
+            resources = as_list(statement.get("Resource", []))
+            broad = [a for a in actions if a == "*" or a.endswith(":*")]
+            if not broad or "*" not in resources:
+                continue
+            is_key_policy = "aws_kms_key" in where
+            root_only = [
+                p.endswith(":root") for p in as_list(statement.get("Principal", {}).get("AWS", []))
+            ]
+            if is_key_policy and broad == ["kms:*"] and root_only and all(root_only):
+                continue
+            found.append(f"{where}: {statement}")
+    return found

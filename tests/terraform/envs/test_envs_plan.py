@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tests.terraform.conftest import PlanSummary, Root, as_list, statements
+from tests.terraform.conftest import PlanSummary, Root, as_list, statements, wildcard_grants
 
 pytestmark = [pytest.mark.slow, pytest.mark.terraform]
 
@@ -192,6 +192,13 @@ def test_local_env_routes_workload_events_to_the_hub_account(local_plan: PlanSum
         "arn:aws:iam::111111111111:root",
         "arn:aws:iam::222222222222:root",
     ]
+
+
+def test_local_env_no_policy_allows_everything_on_everything(local_plan: PlanSummary) -> None:
+    # hub 7 + regional 3 + workload 2 per Region and 2 more for each spoke role, minus the two
+    # spoke trust policies: they name module.hub.lambda_role_arn, known after apply.
+    assert len(local_plan.known_policies()) == 7 + 3 + 4 * 2 + 2 * 2 - 2
+    assert wildcard_grants(local_plan) == []
 
 
 def test_local_env_takes_only_the_password_parameter_name(local_plan: PlanSummary) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.terraform.conftest import PlanSummary, Root, as_list, statements
+from tests.terraform.conftest import PlanSummary, Root, as_list, statements, wildcard_grants
 
 pytestmark = [pytest.mark.slow, pytest.mark.terraform]
 
@@ -278,6 +278,24 @@ def test_directory_ids_scope_create_computer(root: Root, lambda_zip: dict[str, s
         "Action": "ds:CreateComputer",
         "Resource": "arn:aws:ds:us-east-1:123456789012:directory/d-1234567890",
     }
+
+
+def test_no_policy_allows_everything_on_everything(
+    plan: PlanSummary, accounts_plan: PlanSummary
+) -> None:
+    # Every document but the Lambda's KMS grant (it names the key's ARN) is known at plan time.
+    expected = {
+        "module.hub.aws_cloudwatch_event_bus_policy.this.policy",
+        "module.hub.aws_iam_role.lambda.assume_role_policy",
+        "module.hub.aws_iam_role_policy.lambda.policy",
+        "module.hub.aws_kms_key.this.policy",
+        "module.hub.aws_sns_topic_policy.alarms[0].policy",
+        "module.hub.aws_sqs_queue_policy.dlq.policy",
+        "module.hub.aws_sqs_queue_policy.this.policy",
+    }
+    assert set(plan.known_policies()) == expected
+    assert wildcard_grants(plan) == []
+    assert wildcard_grants(accounts_plan) == []
 
 
 def test_lambda_trust_is_the_lambda_service_in_this_account(plan: PlanSummary) -> None:

@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 from adjoin.passwords import ONE_TIME_PASSWORD_PATTERN
 
-from tests.terraform.conftest import REPO_ROOT, PlanSummary, Root, as_list, statements
+from tests.terraform.conftest import (
+    REPO_ROOT,
+    PlanSummary,
+    Root,
+    as_list,
+    statements,
+    wildcard_grants,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.terraform]
 
@@ -127,6 +134,11 @@ def test_spoke_role_policy_is_exactly_what_the_lambda_needs(plan: PlanSummary) -
         "arn:aws:ssm:*:111111111111:document/ad-join-linux-join",
         "arn:aws:ssm:*:111111111111:document/ad-join-windows-join",
     ]
+
+
+def test_no_policy_allows_everything_on_everything(plan: PlanSummary) -> None:
+    assert len(plan.known_policies()) == 4  # two trust policies, two role policies
+    assert wildcard_grants(plan) == []
 
 
 def test_join_documents_embed_the_scripts_verbatim(documents: dict[str, dict[str, Any]]) -> None:

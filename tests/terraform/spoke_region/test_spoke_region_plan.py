@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.terraform.conftest import PlanSummary, Root, as_list, statements
+from tests.terraform.conftest import PlanSummary, Root, as_list, statements, wildcard_grants
 
 pytestmark = [pytest.mark.slow, pytest.mark.terraform]
 
@@ -103,6 +103,11 @@ def test_bus_policy_and_rules(plan: PlanSummary, root: Root) -> None:
     assert patterns["ad-join-ssm-command"]["detail"] == {
         "document-name": ["ad-join-linux-join", "ad-join-windows-join"]
     }
+
+
+def test_no_policy_allows_everything_on_everything(plan: PlanSummary) -> None:
+    assert len(plan.known_policies()) == 3  # bus, topic and key policies
+    assert wildcard_grants(plan) == []
 
 
 def test_key_policy_admits_only_this_account_and_eventbridge(plan: PlanSummary) -> None:
