@@ -1,12 +1,13 @@
 variable "directory" {
   description = "Directory settings passed to modules/hub (adapter, leave_adapter, directory_ids, region, ad_tools_host_tag, computer_name_prefix); defaults are the contract's."
   type = object({
-    adapter              = optional(string, "ds")
-    leave_adapter        = optional(string, "ad_tools_host")
-    directory_ids        = optional(list(string), [])
-    region               = optional(string)
-    ad_tools_host_tag    = optional(object({ key = string, value = string }), { key = "adToolsHost", value = "true" })
-    computer_name_prefix = optional(string, "EC2")
+    adapter                 = optional(string, "ds")
+    leave_adapter           = optional(string, "ad_tools_host")
+    directory_ids           = optional(list(string), [])
+    region                  = optional(string)
+    ad_tools_host_tag       = optional(object({ key = string, value = string }), { key = "adToolsHost", value = "true" })
+    computer_name_prefix    = optional(string, "EC2")
+    ldap_ca_cert_parameters = optional(list(string), [])
   })
   default  = {}
   nullable = false

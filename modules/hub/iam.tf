@@ -63,6 +63,15 @@ data "aws_iam_policy_document" "lambda" {
   }
 
   dynamic "statement" {
+    for_each = length(var.directory.ldap_ca_cert_parameters) > 0 ? [1] : []
+    content {
+      sid       = "LdapCaCertificates"
+      actions   = ["ssm:GetParameter"]
+      resources = [for name in var.directory.ldap_ca_cert_parameters : "arn:${local.partition}:ssm:${local.region}:${var.account_id}:parameter/${trimprefix(name, "/")}"]
+    }
+  }
+
+  dynamic "statement" {
     for_each = length(var.directory.directory_ids) > 0 ? [1] : []
     content {
       sid       = "DirectoryServiceCreateComputer"

@@ -31,14 +31,15 @@ variable "allowed_account_ids" {
 }
 
 variable "directory" {
-  description = "Directory settings passed to the Lambda: default join adapter (ds|ldap), default leave adapter (ldap|ad_tools_host|none), Directory Service directory ids the Lambda may call CreateComputer on, the directory Region (null: this Region), the AD tools host tag and the computer name prefix."
+  description = "Directory settings passed to the Lambda: default join adapter (ds|ldap), default leave adapter (ldap|ad_tools_host|none), Directory Service directory ids the Lambda may call CreateComputer on, the directory Region (null: this Region), the AD tools host tag, the computer name prefix, and the names of the SSM parameters holding the domain controllers' CA certificate (config items' ldapCaCertParam) the Lambda may read."
   type = object({
-    adapter              = optional(string, "ds")
-    leave_adapter        = optional(string, "ad_tools_host")
-    directory_ids        = optional(list(string), [])
-    region               = optional(string)
-    ad_tools_host_tag    = optional(object({ key = string, value = string }), { key = "adToolsHost", value = "true" })
-    computer_name_prefix = optional(string, "EC2")
+    adapter                 = optional(string, "ds")
+    leave_adapter           = optional(string, "ad_tools_host")
+    directory_ids           = optional(list(string), [])
+    region                  = optional(string)
+    ad_tools_host_tag       = optional(object({ key = string, value = string }), { key = "adToolsHost", value = "true" })
+    computer_name_prefix    = optional(string, "EC2")
+    ldap_ca_cert_parameters = optional(list(string), [])
   })
   default  = {}
   nullable = false
@@ -124,6 +125,10 @@ variable "lambda_config" {
   validation {
     condition     = var.lambda_config.timeout >= 1 && var.lambda_config.timeout <= 900
     error_message = "lambda_config.timeout must be between 1 and 900 seconds."
+  }
+  validation {
+    condition     = var.lambda_config.memory_size >= 128 && var.lambda_config.memory_size <= 10240
+    error_message = "lambda_config.memory_size must be between 128 and 10240 MiB."
   }
   validation {
     condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.lambda_config.log_level)

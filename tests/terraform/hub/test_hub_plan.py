@@ -35,7 +35,11 @@ def accounts_plan(root: Root, lambda_zip: dict[str, str]) -> PlanSummary:
     """Account-list mode, ldap adapter with VPC, no leave document, the seed's config table."""
     return root.plan(
         allowed_account_ids=["111111111111", "222222222222"],
-        directory={"adapter": "ldap", "leave_adapter": "ldap"},
+        directory={
+            "adapter": "ldap",
+            "leave_adapter": "ldap",
+            "ldap_ca_cert_parameters": ["/ad-join/dc-ca"],
+        },
         vpc_config={"subnet_ids": ["subnet-0123"], "security_group_ids": ["sg-0123"]},
         existing_config_table_name="seed-ad-join-config",
         queue_delay_seconds=0,
@@ -249,6 +253,10 @@ def test_lambda_policy_is_least_privilege(plan: PlanSummary) -> None:
 def test_ldap_mode_drops_leave_permissions_and_attaches_vpc(accounts_plan: PlanSummary) -> None:
     sids = {s["Sid"] for s in statements(accounts_plan.policy("aws_iam_role_policy.lambda"))}
     assert not sids & {"LeaveDocument", "LeaveOnAdToolsHost", "FindAdToolsHostAndReadCommands"}
+    policy = accounts_plan.policy("aws_iam_role_policy.lambda")
+    ca = next(s for s in statements(policy) if s["Sid"] == "LdapCaCertificates")
+    assert ca["Action"] == "ssm:GetParameter"
+    assert ca["Resource"] == "arn:aws:ssm:us-east-1:123456789012:parameter/ad-join/dc-ca"
     assert accounts_plan.types["aws_ssm_document"] == 0
     function = accounts_plan.one("aws_lambda_function.this")
     assert function["vpc_config"][0]["subnet_ids"] == ["subnet-0123"]
