@@ -167,7 +167,7 @@ def wildcard_grants(plan: PlanSummary) -> list[str]:
             broad = [a for a in actions if a == "*" or a.endswith(":*")]
             if not broad or "*" not in resources:
                 continue
-            is_key_policy = "aws_kms_key" in where
+            is_key_policy = plan.type_of[where.rsplit(".", 1)[0]] == "aws_kms_key"
             root_only = [
                 p.endswith(":root") for p in as_list(statement.get("Principal", {}).get("AWS", []))
             ]

@@ -13,7 +13,7 @@ import yaml
 
 from tests.terraform.conftest import REPO_ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.terraform]
+pytestmark = [pytest.mark.slow]
 
 CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
 CONFIG = REPO_ROOT / "tools" / "checkov.yaml"
