@@ -17,6 +17,7 @@ import copy
 import datetime as dt
 import json
 import os
+import subprocess
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -380,11 +381,86 @@ def _get_instance_ids_from_targets(self: Command) -> list[str]:
     return list(_ORIGINAL_TARGET_INSTANCES(self))
 
 
+#: JSON object {host name: command prefix}; an instance tagged `e2eHost=<host name>` has a real
+#: "agent": its shell documents run with that prefix (e.g. nsenter into a Samba client namespace).
+AGENTS_ENV = "MOTO_E2E_AGENTS"
+AGENT_TAG = "e2eHost"
+_OUTPUT_LIMIT = 2500  # AWS truncates StandardOutputContent to 2500 characters
+
+
+def _agent_prefix(account_id: str, region: str, instance_id: str) -> list[str] | None:
+    agents = json.loads(os.environ.get(AGENTS_ENV) or "{}")
+    if not agents:
+        return None
+    instance = ec2_backends[account_id][region].get_instance(instance_id)
+    host = {t["key"]: t["value"] for t in instance.get_tags()}.get(AGENT_TAG)
+    return list(agents[host]) if host in agents else None
+
+
+def _document_script(backend: SimpleSystemManagerBackend, name: str | None) -> str:
+    documents = backend._documents.get(name or "")
+    content = documents.get_default_version().content_json if documents else {}
+    steps = (content or {}).get("mainSteps") or [{}]
+    commands = steps[0].get("inputs", {}).get("runCommand", [])
+    return "\n".join(commands) if isinstance(commands, list) else str(commands)
+
+
+def _run_on_agent(
+    backend: SimpleSystemManagerBackend,
+    command: Command,
+    invocation: dict[str, Any],
+    prefix: list[str],
+) -> None:
+    """Run the document's script as the SSM agent would: parameters as SSM_<name> variables
+    (interpolationType ENV_VAR), then report the exit code as the invocation's status."""
+    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "LANG": "C.UTF-8"}
+    for name, values in command.parameters.items():
+        env[f"SSM_{name}"] = values[0] if values else ""
+    script = _document_script(backend, command.document_name)
+    started = dt.datetime.now(dt.UTC)
+    try:
+        done = subprocess.run(
+            [*prefix, "bash", "-c", script],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=min(command.timeout_seconds or 600, 600),
+            check=False,
+        )
+        code, out, err = done.returncode, done.stdout, done.stderr
+    except subprocess.TimeoutExpired:
+        code, out, err = 124, "", "timed out"
+    status = "Success" if code == 0 else "Failed"
+    invocation.update(
+        Status=status,
+        StatusDetails=status,
+        ResponseCode=code,
+        StandardOutputContent=out[-_OUTPUT_LIMIT:],
+        StandardErrorContent=err[-_OUTPUT_LIMIT:],
+    )
+    journal(
+        "ssm.agent_run",
+        account=backend.account_id,
+        region=backend.region_name,
+        command_id=command.command_id,
+        instance=invocation["InstanceId"],
+        document=command.document_name,
+        exit_code=code,
+        seconds=round((dt.datetime.now(dt.UTC) - started).total_seconds(), 2),
+    )
+    events = events_backends[backend.account_id][backend.region_name]
+    events.put_events(
+        [_status_event(command, invocation["InstanceId"], status, backend.region_name)]
+    )
+
+
 def _send_command(self: SimpleSystemManagerBackend, **kwargs: Any) -> Command:
     """AWS: Run Command runs the document on each instance and, for each invocation, emits
     `EC2 Command Invocation Status-change Notification` on the default event bus of the
-    instance's account and Region. Here each invocation succeeds at once (no script runs); its
-    plugin is the document's first step; the event travels the normal routing. Parameters are
+    instance's account and Region. Here an invocation succeeds at once (no script runs), unless
+    the instance has a real agent (MOTO_E2E_AGENTS, tag e2eHost): then it is InProgress while
+    the document's script runs there, and its exit code decides Success or Failed. The plugin
+    is the document's first step; the event travels the normal routing. Parameters are
     journaled by name only (values may hold a one-time password)."""
     command = _ORIGINAL_SEND_COMMAND(self, **kwargs)
     plugin = _document_plugin(self, command.document_name)
@@ -400,8 +476,17 @@ def _send_command(self: SimpleSystemManagerBackend, **kwargs: Any) -> Command:
         parameter_names=sorted(command.parameters),
     )
     events = events_backends[self.account_id][self.region_name]
-    for instance_id in command.instance_ids:
-        events.put_events([_status_event(command, instance_id, "Success", self.region_name)])
+    for inv in command.invocations:
+        prefix = _agent_prefix(self.account_id, self.region_name, inv["InstanceId"])
+        if prefix is None:
+            events.put_events(
+                [_status_event(command, inv["InstanceId"], "Success", self.region_name)]
+            )
+            continue
+        inv.update(Status="InProgress", StatusDetails="InProgress", ResponseCode=-1)
+        threading.Thread(
+            target=_run_on_agent, args=(self, command, inv, prefix), daemon=True
+        ).start()
     return command
 
 

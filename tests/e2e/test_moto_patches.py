@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import zipfile
 from collections.abc import Iterator
 from typing import Any
@@ -439,3 +440,74 @@ def test_create_computer_records_the_computer(
     records = [json.loads(line) for line in journal.read_text().splitlines()]
     assert [r["computer"] for r in records] == ["EC2456789ABCDEF0"]
     assert secret not in journal.read_text()
+
+
+@covers("ssm.send_command")
+def test_instance_with_an_agent_runs_the_document_and_reports_its_exit_code(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AWS: the SSM agent runs the document's script with each parameter in `SSM_<name>`
+    (interpolationType ENV_VAR); exit code 0 is Success, any other Failed, with the output and
+    the code in the invocation, and the status-change event carries that status. Here an
+    instance tagged e2eHost=<host> runs it through the prefix MOTO_E2E_AGENTS names (empty:
+    this machine)."""
+    monkeypatch.setenv(moto_patches.AGENTS_ENV, json.dumps({"here": []}))
+    s = session(SPOKE)
+    ec2, ssm = s.client("ec2", region_name=OTHER), s.client("ssm", region_name=OTHER)
+    events = s.client("events", region_name=OTHER)
+    hub_sqs = session().client("sqs", region_name=OTHER)
+    url = hub_sqs.create_queue(QueueName="status")["QueueUrl"]
+    events.put_rule(Name="status", EventPattern=json.dumps({"source": ["aws.ssm"]}))
+    events.put_targets(
+        Rule="status", Targets=[{"Id": "q", "Arn": f"arn:aws:sqs:{OTHER}:{HUB}:status"}]
+    )
+    tags = [{"ResourceType": "instance", "Tags": [{"Key": "e2eHost", "Value": "here"}]}]
+    good, bad = (
+        ec2.run_instances(ImageId=LINUX_AMI, MinCount=1, MaxCount=1, TagSpecifications=tags)[
+            "Instances"
+        ][0]["InstanceId"]
+        for _ in range(2)
+    )
+    ssm.create_document(
+        Name="check",
+        DocumentType="Command",
+        Content=json.dumps(
+            {
+                "schemaVersion": "2.2",
+                "description": "test",
+                "parameters": {"computerName": {"type": "String"}},
+                "mainSteps": [
+                    {
+                        "action": "aws:runShellScript",
+                        "name": "run",
+                        "inputs": {
+                            "runCommand": [
+                                'test "$SSM_computerName" = EC2GOOD || exit 5',
+                                'echo "joined $SSM_computerName"',
+                            ]
+                        },
+                    }
+                ],
+            }
+        ),
+    )
+
+    ids = {
+        instance: ssm.send_command(
+            InstanceIds=[instance], DocumentName="check", Parameters={"computerName": [name]}
+        )["Command"]["CommandId"]
+        for instance, name in ((good, "EC2GOOD"), (bad, "EC2BAD"))
+    }
+
+    statuses: dict[str, str] = {}
+    deadline = time.monotonic() + 10
+    while len(statuses) < 2 and time.monotonic() < deadline:
+        for message in receive_all(hub_sqs, url):
+            detail = json.loads(message["Body"])["detail"]
+            statuses[detail["instance-id"]] = detail["status"]
+        time.sleep(0.1)
+    assert statuses == {good: "Success", bad: "Failed"}
+    ok = ssm.list_command_invocations(CommandId=ids[good], Details=True)["CommandInvocations"]
+    assert ok[0]["CommandPlugins"][0]["Output"].strip() == "joined EC2GOOD"
+    failed = ssm.get_command_invocation(CommandId=ids[bad], InstanceId=bad)
+    assert (failed["Status"], failed["ResponseCode"]) == ("Failed", 5)
