@@ -252,11 +252,15 @@ class StateStore:
             values[":mid"] = t.message_id
         if ":cid" in condition:
             values[":cid"] = t.command_id or ""
-        sets = ["updatedAt = :at", "history = list_append(if_not_exists(history, :empty), :h)"]
-        if t.set_status:
-            sets.insert(0, "#status = :status")
-        else:
-            del values[":status"]
+        sets = ["updatedAt = :at"]
+        if t.set_status:  # a transition: recorded in the history
+            sets += [
+                "#status = :status",
+                "history = list_append(if_not_exists(history, :empty), :h)",
+            ]
+        else:  # the same status with more detail (e.g. the command id): no new history entry
+            for key in (":status", ":h", ":empty"):
+                del values[key]
         if t.condition not in self.EXISTING:  # the item may be new
             sets.append("createdAt = if_not_exists(createdAt, :at)")
         for index, (key, value) in enumerate(t.attributes):
