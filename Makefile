@@ -95,7 +95,7 @@ test-e2e: install package ## The whole system applied to the local AWS emulator
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 .PHONY: test
-test: lint checkov package deps-ad ## Everything CI runs: lint, checkov, then every test
+test: lint install-checkov package deps-ad ## Everything CI runs: lint, then every test (checkov runs as a test)
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 .PHONY: bench
