@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from tests.e2e.harness import REPO, WORKLOAD_ACCOUNTS
-from tests.e2e.scenario import COMPUTER_OU, DOMAIN, Environment, Scenario, ensure_package
+from tests.e2e.scenario import Environment, Scenario, ensure_package
 
 PROGRESS = re.compile(
     r"^(\S+: (Creation complete|Still creating|Destruction complete|Still destroying)"
@@ -78,6 +78,32 @@ def print_summary(scenario: Scenario, exposures: dict[str, bool]) -> dict[str, A
     return counts
 
 
+def directory_statement(scenario: Scenario) -> str:
+    """Plainly: which steps ran against a real directory and which did not."""
+    lines = ["Directories:"]
+    for account, d in scenario.directories.items():
+        if d.real:
+            lines.append(
+                f"  {account}: REAL Samba AD DC ({d.domain}, {d.dns_ips[0]}): the handler creates"
+                " and tree-deletes computer objects over LDAPS as the delegated join user; the"
+                " Linux instance tagged e2eHost=samba-client is the Samba client namespace, where"
+                " the join document Terraform created really runs (adcli join with the one-time"
+                " password, sssd group restriction); its exit code is the command's status. The"
+                " account's other instances' commands are emulated (Success)."
+            )
+        else:
+            lines.append(
+                f"  {account}: EMULATED AWS Managed Microsoft AD ({d.domain}): CreateComputer is"
+                " the moto patch (recorded, no directory); removal is the AD tools host's leave"
+                " command (Run Command, recorded, not executed); join commands are not executed."
+            )
+    if not any(d.real for d in scenario.directories.values()):
+        lines.append(
+            "  No real directory in this run (needs root and Samba): `make test-ad` joins one."
+        )
+    return "\n".join(lines) + "\n"
+
+
 def print_keep(env: Environment) -> None:
     endpoint = env.server.endpoint
     print(
@@ -111,12 +137,7 @@ def main() -> int:
         verdict = "no changes" if code == 0 else "CHANGES PENDING"
         print(f"re-plan: {verdict} (detailed exit code {code}), {env.timings['replan']:.1f}s\n")
         scenario = Scenario(env, print)
-        print(
-            "Directory: emulated. Computers are pre-created with Directory Service CreateComputer"
-            f" (moto patch) in {DOMAIN} ({COMPUTER_OU}); removal is the AD tools host's leave"
-            " command (Run Command, recorded, not executed). No real directory is contacted in"
-            " this run: `make test-ad` joins a real Samba AD.\n"
-        )
+        print(directory_statement(scenario))
         try:
             scenario.run()
         finally:
@@ -128,6 +149,8 @@ def main() -> int:
             code == 0
             and not any(exposures.values())
             and counts["instances joined"] == counts["eligible instances"]
+            and all(scenario.dc_after_join.values())
+            and not any(scenario.dc_after_leave.values())
         )
     finally:
         if keep and env.applied:

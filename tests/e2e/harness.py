@@ -77,8 +77,15 @@ def clean_aws_env() -> dict[str, str]:
 class MotoServer:
     """moto in server mode, with the project's patches, as a child process on loopback."""
 
-    def __init__(self, workdir: Path, port: int | None = None, echo: Printer = _print) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        echo: Printer = _print,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
         self.workdir = workdir
+        self.extra_env = dict(extra_env or {})
         self.port = port or free_port()
         self.echo = echo
         self.pid_file = workdir / "moto.pid"
@@ -95,6 +102,7 @@ class MotoServer:
         stop_stale(self.pid_file, "tests.e2e.moto_server")
         env = clean_aws_env()
         env["MOTO_E2E_JOURNAL"] = str(self.journal_file)
+        env.update(self.extra_env)
         self.journal_file.write_text("")
         with self.log_file.open("ab") as log:
             self._process = subprocess.Popen(
@@ -321,8 +329,16 @@ class LambdaRuntime:
     """The function's package and environment, running as a child process (one container)."""
 
     def __init__(
-        self, aws: Aws, function_name: str, zip_path: Path, workdir: Path, region: str = HUB_REGION
+        self,
+        aws: Aws,
+        function_name: str,
+        zip_path: Path,
+        workdir: Path,
+        region: str = HUB_REGION,
+        *,
+        netns_pid: int | None = None,
     ) -> None:
+        self.netns_pid = netns_pid
         self.aws = aws
         self.function_name = function_name
         self.zip_path = zip_path
@@ -359,8 +375,11 @@ class LambdaRuntime:
         )
         read_fd, write_fd = os.pipe()
         log = self.log_file.open("a", encoding="utf-8")
+        # in another network namespace (one that reaches the domain controllers) if asked
+        prefix = ["nsenter", "-t", str(self.netns_pid), "-n", "--"] if self.netns_pid else []
         self._process = subprocess.Popen(
             [
+                *prefix,
                 sys.executable,
                 str(Path(__file__).with_name("lambda_runtime.py")),
                 "--code-dir",
@@ -630,3 +649,88 @@ def work_folder(path: Path | None, keep: bool) -> Iterator[Path]:
         if not keep:
             shutil.rmtree(folder / "tree", ignore_errors=True)
             shutil.rmtree(folder / "task", ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------- netns relay
+
+_CLONE_NEWNET = 0x40000000
+
+
+class NetnsRelay:
+    """Makes 127.0.0.1:<port> inside another network namespace reach 127.0.0.1:<port> here.
+
+    The listening socket is created by a thread that has joined the namespace (setns), so it
+    lives there; connections are accepted and forwarded from this namespace's threads. It lets
+    the Lambda runtime, running in a namespace that can reach the Samba DC, use the emulator
+    at the same endpoint URL as everyone else. Stopped with the harness (daemon threads).
+    """
+
+    def __init__(self, netns_pid: int, port: int) -> None:
+        self.netns_pid = netns_pid
+        self.port = port
+        self._listener: socket.socket | None = None
+        self._error: BaseException | None = None
+
+    def _listen_inside(self) -> None:
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            with open(f"/proc/{self.netns_pid}/ns/net", "rb") as ns:
+                if libc.setns(ns.fileno(), _CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), "setns")
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(("127.0.0.1", self.port))
+            listener.listen(64)
+            self._listener = listener
+        except BaseException as exc:
+            self._error = exc
+
+    def start(self) -> None:
+        import threading
+
+        joiner = threading.Thread(target=self._listen_inside, name="netns-listen")
+        joiner.start()
+        joiner.join()
+        if self._error or self._listener is None:
+            raise RuntimeError(f"cannot listen in netns of pid {self.netns_pid}: {self._error}")
+        threading.Thread(target=self._accept, name="netns-accept", daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        assert self._listener is not None
+        while True:
+            try:
+                inside, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                outside = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+                outside.settimeout(None)
+            except OSError:
+                inside.close()
+                continue
+            for a, b in ((inside, outside), (outside, inside)):
+                threading.Thread(target=_pump, args=(a, b), daemon=True).start()
+
+    def stop(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                self._listener.close()
+            self._listener = None
+
+
+def _pump(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (source, sink):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)

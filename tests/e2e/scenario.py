@@ -11,7 +11,9 @@ the event source mapping and the real handler from the packaged zip does the wor
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -31,6 +33,7 @@ from tests.e2e.harness import (
     EventSourceMappingConsumer,
     LambdaRuntime,
     MotoServer,
+    NetnsRelay,
     Printer,
     Terraform,
     clean_aws_env,
@@ -55,6 +58,29 @@ MALFORMED_BODY = json.dumps(
 
 
 ZIP_PATH = REPO / "build" / "adjoin-lambda.zip"
+CA_PARAM = "/ad-join/ldap-ca-cert"
+REAL_HOST = "samba-client"  # e2eHost tag value of the instance backed by the Samba client
+
+
+def real_ad_available() -> bool:
+    """Root, Samba and the AD harness: the scenario then uses a real DC for one account.
+    E2E_REAL_AD=0 turns it off."""
+    if os.environ.get("E2E_REAL_AD", "1") == "0":
+        return False
+    return os.geteuid() == 0 and shutil.which("samba-tool") is not None
+
+
+@dataclass(frozen=True)
+class Directory:
+    """What one account's config item says about its directory."""
+
+    adapter: str  # ds | ldap
+    leave_adapter: str  # ad_tools_host | ldap
+    domain: str
+    dns_ips: tuple[str, str]
+    ou: str
+    join_user: str
+    real: bool = False
 
 
 def ensure_package(echo: Printer) -> Path:
@@ -110,16 +136,37 @@ class Instance:
     spec: InstanceSpec
     instance_id: str
     computer_name: str
+    group: str  # the adGroupName tag ("" without one)
+    directory: Directory
+    real_host: bool = False  # backed by the Samba client namespace: the join script really runs
     steps: dict[str, float] = field(default_factory=dict)  # step -> epoch seconds
+
+    @property
+    def expected_parameters(self) -> dict[str, str]:
+        """The join document's parameters docs/contracts.md prescribes (but the password)."""
+        return {
+            "computerName": self.computer_name,
+            "domainName": self.directory.domain,
+            "computerOU": self.directory.ou,
+            "adGroupName": self.group,
+            "dnsIP1": self.directory.dns_ips[0],
+            "dnsIP2": self.directory.dns_ips[1],
+        }
 
 
 class Environment:
     """Emulator + `terraform apply` of envs/local; `close()` destroys and stops everything."""
 
-    def __init__(self, workdir: Path, zip_path: Path, echo: Printer) -> None:
+    def __init__(
+        self, workdir: Path, zip_path: Path, echo: Printer, real_ad: bool | None = None
+    ) -> None:
         self.workdir = workdir
         self.zip_path = zip_path
         self.echo = echo
+        self.real_ad = real_ad_available() if real_ad is None else real_ad
+        self.samba: Any = None  # tests.ad.harness.SambaDomain when real_ad
+        self.hub_ns: Any = None  # the namespace the Lambda runs in (reaches the DC)
+        self.relay: NetnsRelay | None = None
         self.server = MotoServer(workdir, echo=echo)
         self.aws: Aws | None = None
         self.terraform: Terraform | None = None
@@ -128,8 +175,31 @@ class Environment:
         self.timings: dict[str, float] = {}
         self.applied = False
 
+    def _start_samba(self) -> None:
+        from tests.ad.harness import SambaDomain
+
+        start = time.monotonic()
+        self.samba = SambaDomain()
+        self.samba.start()
+        self.hub_ns = self.samba.add_client("adjoin-hub")
+        facts = self.samba.facts()
+        self.timings["samba"] = time.monotonic() - start
+        self.echo(
+            f"real directory: Samba AD DC {facts['dc_fqdn']} ({facts['dc_ip']}), domain "
+            f"{facts['domain']}, up in {self.timings['samba']:.1f}s; the Lambda runs in namespace"
+            f" {self.hub_ns.hostname}, the instance {REAL_HOST} is the Samba client namespace"
+        )
+        self.server.extra_env["MOTO_E2E_AGENTS"] = json.dumps(
+            {REAL_HOST: self.samba.client.nsenter([])}
+        )
+
     def start(self) -> None:
+        if self.real_ad:
+            self._start_samba()
         self.server.start()
+        if self.real_ad:
+            self.relay = NetnsRelay(self.hub_ns.init_pid, self.server.port)
+            self.relay.start()
         self.aws = Aws(self.server.endpoint)
         self.directory_id = self._existing_directory()
         self.echo(f"existing AWS Managed Microsoft AD in the hub: {self.directory_id} ({DOMAIN})")
@@ -145,6 +215,7 @@ class Environment:
                         "adapter": "ds",
                         "leave_adapter": "ad_tools_host",
                         "directory_ids": [self.directory_id],
+                        "ldap_ca_cert_parameters": [CA_PARAM] if self.real_ad else [],
                     }
                 ),
             },
@@ -189,12 +260,39 @@ class Environment:
             self.timings["destroy"] = self.terraform.destroy()
             self.applied = False
 
+    def directories(self) -> dict[str, Directory]:
+        """Account 111111111111: AWS Managed AD (emulated, ds + AD tools host). Account
+        222222222222: the same, or the real Samba DC (ldap create and delete) when available."""
+        emulated = Directory(
+            "ds", "ad_tools_host", DOMAIN, DNS_IPS, COMPUTER_OU, JOIN_USER, real=False
+        )
+        second = emulated
+        if self.samba is not None:
+            facts = self.samba.facts()
+            second = Directory(
+                "ldap",
+                "ldap",
+                facts["domain"],
+                (facts["dc_ip"], facts["dc_ip"]),
+                facts["computers_ou"],
+                facts["join_user"],
+                real=True,
+            )
+        return dict(zip(WORKLOAD_ACCOUNTS, (emulated, second), strict=True))
+
     def close(self, destroy: bool = True) -> None:
         try:
             if destroy and self.applied:
                 self.destroy()
         finally:
-            self.server.stop()
+            try:
+                if self.relay is not None:
+                    self.relay.stop()
+                self.server.stop()
+            finally:
+                if self.samba is not None:
+                    self.samba.stop()
+                    self.samba = None
 
 
 class Scenario:
@@ -206,12 +304,25 @@ class Scenario:
         self.aws: Aws = env.aws
         self.echo = echo
         self.out = env.outputs
-        self.password = f"Jp-{secrets.token_urlsafe(24)}-7Q"
+        self.directories = env.directories()
+        # the join user's password: the real one when a real directory is used
+        self.password = (
+            env.samba.facts()["join_password"]
+            if env.samba is not None
+            else f"Jp-{secrets.token_urlsafe(24)}-7Q"
+        )
+        self.dc_after_join: dict[str, bool] = {}
+        self.dc_after_leave: dict[str, bool] = {}
         self.instances: list[Instance] = []
         self.tools_host = ""
         self.malformed_message_id = ""
         self.runtime = LambdaRuntime(
-            self.aws, self.out["function_name"], env.zip_path, env.workdir, HUB_REGION
+            self.aws,
+            self.out["function_name"],
+            env.zip_path,
+            env.workdir,
+            HUB_REGION,
+            netns_pid=env.hub_ns.init_pid if env.hub_ns is not None else None,
         )
         self.consumer: EventSourceMappingConsumer | None = None
         self.t0 = time.time()
@@ -267,32 +378,53 @@ class Scenario:
             Value=self.password,
             Overwrite=True,
         )
+        if self.env.samba is not None:
+            ssm.put_parameter(
+                Name=CA_PARAM, Type="String", Value=self.env.samba.ca_cert_pem, Overwrite=True
+            )
         for account in WORKLOAD_ACCOUNTS:
+            directory = self.directories[account]
             role = self.out["workload_accounts"][account]["spoke_role_arn"]
+            args = [
+                "--table",
+                self.out["config_table_name"],
+                "--account-id",
+                account,
+                "--join-user",
+                directory.join_user,
+                "--password-param",
+                self.out["join_password_parameter_name"],
+                "--dns-name",
+                directory.domain,
+                "--dns-ip1",
+                directory.dns_ips[0],
+                "--dns-ip2",
+                directory.dns_ips[1],
+                "--assume-role-arn",
+                role,
+                "--computer-ou",
+                directory.ou,
+                "--directory-adapter",
+                directory.adapter,
+                "--leave-adapter",
+                directory.leave_adapter,
+            ]
+            if directory.adapter == "ds":
+                args += ["--directory-id", self.env.directory_id]
+            else:
+                args += [
+                    "--ldap-servers",
+                    directory.dns_ips[0],
+                    "--ldap-security",
+                    "ldaps",
+                    "--ldap-ca-cert-param",
+                    CA_PARAM,
+                ]
             subprocess.run(
                 [
                     sys.executable,
                     str(REPO / "scripts" / "put_config_item.py"),
-                    "--table",
-                    self.out["config_table_name"],
-                    "--account-id",
-                    account,
-                    "--join-user",
-                    JOIN_USER,
-                    "--password-param",
-                    self.out["join_password_parameter_name"],
-                    "--dns-name",
-                    DOMAIN,
-                    "--dns-ip1",
-                    DNS_IPS[0],
-                    "--dns-ip2",
-                    DNS_IPS[1],
-                    "--assume-role-arn",
-                    role,
-                    "--directory-id",
-                    self.env.directory_id,
-                    "--computer-ou",
-                    COMPUTER_OU,
+                    *args,
                     "--region",
                     HUB_REGION,
                     "--endpoint-url",
@@ -325,10 +457,23 @@ class Scenario:
         self._say(f"AD tools host {self.tools_host} running in the hub ({HUB_REGION})")
 
     def launch(self) -> None:
+        real_host_taken = False
         for spec in SPECS:
+            directory = self.directories[spec.account]
+            group = spec.group or ""
+            real_host = (
+                directory.real
+                and spec.platform == "linux"
+                and spec.eligible
+                and not real_host_taken
+            )
             tags = [{"Key": "Name", "Value": spec.label}]
-            if spec.group:
-                tags.append({"Key": "adGroupName", "Value": spec.group})
+            if real_host:
+                real_host_taken = True
+                group = self.env.samba.facts()["group_name"]  # a real group of the real domain
+                tags.append({"Key": "e2eHost", "Value": REAL_HOST})
+            if group:
+                tags.append({"Key": "adGroupName", "Value": group})
             if spec.opt_out:
                 tags.append({"Key": "autoadjoin", "Value": "false"})
             ec2 = self.aws.client("ec2", spec.account, spec.region)
@@ -338,7 +483,16 @@ class Scenario:
                 MaxCount=1,
                 TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
             )["Instances"][0]["InstanceId"]
-            self.instances.append(Instance(spec, instance_id, expected_computer_name(instance_id)))
+            self.instances.append(
+                Instance(
+                    spec,
+                    instance_id,
+                    expected_computer_name(instance_id),
+                    group,
+                    directory,
+                    real_host,
+                )
+            )
         self._say(f"launched {len(self.instances)} instances in 2 accounts x 2 Regions")
 
     def start_consumer(self) -> EventSourceMappingConsumer:
@@ -446,9 +600,26 @@ class Scenario:
         self.start_consumer()
         self.put_running()
         self.consume_until(self.all_joined, timeout, "every eligible instance joined")
+        self.dc_after_join = self._in_real_directory()
         self.terminate()
         self.consume_until(self.all_left, timeout, "every joined instance's computer removed")
+        self.dc_after_leave = self._in_real_directory()
         self._mark("end")
+
+    def _in_real_directory(self) -> dict[str, bool]:
+        """For instances whose account uses the real DC: does its computer object exist?"""
+        if self.env.samba is None:
+            return {}
+        found = {
+            i.computer_name: bool(self.env.samba.computer_exists(i.computer_name))
+            for i in self.instances
+            if i.directory.real and i.spec.eligible
+        }
+        self._say(
+            "real DC: "
+            + ", ".join(f"{n} {'present' if ok else 'absent'}" for n, ok in sorted(found.items()))
+        )
+        return found
 
     def close(self) -> None:
         self.runtime.stop()
@@ -461,6 +632,7 @@ class Scenario:
             r["computer"]: r for r in self.env.server.journal() if r["kind"] == "ds.create_computer"
         }
         commands = self.commands()
+        items = self.state_items()
         rows = []
         for inst in self.instances:
             t0 = inst.steps["running:put"]
@@ -483,6 +655,11 @@ class Scenario:
                 ):
                     row["removed"] = c["RequestedDateTime"].timestamp()
             row["terminated put"] = inst.steps.get("terminated:put")
+            if inst.directory.leave_adapter == "ldap":  # removed by the Lambda itself, over LDAP
+                history = items.get(inst.instance_id, {}).get("history", [])
+                left = [h["at"] for h in history if h["status"] == "left"]
+                if left and inst.spec.eligible:
+                    row["removed"] = _epoch(left[-1].replace("Z", "+00:00"))
             rows.append(row)
         return rows
 
@@ -499,7 +676,9 @@ class Scenario:
             m.get("MessageAttributes", {}).get("reason", {}).get("StringValue", "?") for m in dlq
         )
         eligible = [i for i in self.instances if i.spec.eligible]
-        computers = [r for r in self.env.server.journal() if r["kind"] == "ds.create_computer"]
+        journal = self.env.server.journal()
+        computers = [r for r in journal if r["kind"] == "ds.create_computer"]
+        agent_runs = [r for r in journal if r["kind"] == "ssm.agent_run"]
         history = [
             h["status"] for i in eligible for h in items.get(i.instance_id, {}).get("history", [])
         ]
@@ -511,7 +690,14 @@ class Scenario:
             "messages consumed": len(self.consumer.received),
             "batches": len(self.consumer.batches),
             "batch item failures": sum(len(b.failures) for b in self.consumer.batches),
-            "computers pre-created": len(computers),
+            "computers pre-created (ds, emulated)": len(computers),
+            "computers pre-created (ldap, real DC)": sum(self.dc_after_join.values()),
+            "computers removed from the real DC": sum(
+                1 for present in self.dc_after_leave.values() if not present
+            ),
+            "join scripts really run (exit codes)": f"{len(agent_runs)} ("
+            + (", ".join(str(r["exit_code"]) for r in agent_runs) or "-")
+            + ")",
             "join commands": len(joins),
             "join commands to opted-out": sum(
                 1

@@ -23,7 +23,6 @@ from botocore.exceptions import ClientError
 from tests.e2e.harness import HUB_ACCOUNT, HUB_REGION
 from tests.e2e.scenario import (
     COMPUTER_OU,
-    DNS_IPS,
     DOMAIN,
     MALFORMED_BODY,
     Environment,
@@ -94,14 +93,11 @@ def test_each_eligible_instance_gets_exactly_one_join_command_in_its_account_and
         expected_doc = WINDOWS_DOC if inst.spec.platform == "windows" else LINUX_DOC
         assert command["DocumentName"] == expected_doc
         params = {k: v[0] if v else "" for k, v in command["Parameters"].items()}
-        assert params["computerName"] == inst.computer_name
+        otp = params.pop("oneTimePassword")
+        assert params == inst.expected_parameters
         assert len(inst.computer_name) <= 15
-        assert params["domainName"] == DOMAIN
-        assert params["computerOU"] == COMPUTER_OU
-        assert params["adGroupName"] == (inst.spec.group or "")
-        assert (params["dnsIP1"], params["dnsIP2"]) == DNS_IPS
-        assert re.fullmatch(r"\S{16,}", params["oneTimePassword"])
-        otps.add(params["oneTimePassword"])
+        assert re.fullmatch(r"\S{16,}", otp)
+        otps.add(otp)
     assert len(otps) == len(_eligible(world)), "one-time passwords must differ per instance"
 
 
@@ -165,27 +161,62 @@ def test_status_events_travelled_the_real_routing_after_the_queue_delay(world: W
 
 
 def test_computer_accounts_are_precreated_in_the_directory(world: World) -> None:
+    """ds accounts: Directory Service CreateComputer in the existing directory, in the OU;
+    ldap accounts (the real Samba DC when available): the object existed once joined."""
     records = [r for r in world.env.server.journal() if r["kind"] == "ds.create_computer"]
     by_name = {r["computer"]: r for r in records}
-    assert set(by_name) == {i.computer_name for i in _eligible(world)}
+    ds_names = {i.computer_name for i in _eligible(world) if i.directory.adapter == "ds"}
+    assert ds_names
+    assert set(by_name) == ds_names
     for record in records:
         assert record["directory_id"] == world.env.directory_id
         assert record["dn"] == f"CN={record['computer']},{COMPUTER_OU}"
         assert record["password_given"] is True
         assert (record["account"], record["region"]) == (HUB_ACCOUNT, HUB_REGION)
+    ldap_names = {i.computer_name for i in _eligible(world) if i.directory.adapter == "ldap"}
+    assert world.scenario.dc_after_join == dict.fromkeys(ldap_names, True)
 
 
-def test_termination_runs_the_leave_document_on_the_ad_tools_host(world: World) -> None:
+def test_termination_removes_each_joined_computer(world: World) -> None:
+    """ad_tools_host accounts: the leave document on the AD tools host in the hub, with the
+    password parameter's name only; ldap accounts: the object is gone from the real DC."""
     scenario = world.scenario
     leaves = [c for c in scenario.commands() if scenario.tools_host in c["InstanceIds"]]
     names = sorted(c["Parameters"]["computerName"][0] for c in leaves)
-    assert names == sorted(i.computer_name for i in _eligible(world))
+    assert names == sorted(
+        i.computer_name for i in _eligible(world) if i.directory.leave_adapter == "ad_tools_host"
+    )
     for command in leaves:
         assert (command["account"], command["region"]) == (HUB_ACCOUNT, HUB_REGION)
         assert command["DocumentName"] == LEAVE_DOC
         params = {k: v[0] for k, v in command["Parameters"].items()}
         assert params["adJoinUserPwParam"] == world.env.outputs["join_password_parameter_name"]
         assert params["domainName"] == DOMAIN
+    assert scenario.dc_after_leave == dict.fromkeys(scenario.dc_after_join, False)
+
+
+@pytest.mark.ad
+def test_the_real_join_script_joined_the_samba_client(world: World) -> None:
+    """The instance backed by the Samba client namespace ran the join document Terraform
+    created: adcli joined with the one-time password (exit 0 -> Success -> joined)."""
+    if world.env.samba is None:
+        pytest.skip("needs root and Samba (tests/ad/harness.py); the emulated path ran instead")
+    real = [i for i in world.scenario.instances if i.real_host]
+    assert len(real) == 1
+    inst = real[0]
+    runs = [
+        r
+        for r in world.env.server.journal()
+        if r["kind"] == "ssm.agent_run" and r["instance"] == inst.instance_id
+    ]
+    assert [(r["document"], r["exit_code"]) for r in runs] == [(LINUX_DOC, 0)]
+    ssm = world.scenario.aws.client("ssm", inst.spec.account, inst.spec.region)
+    invocation = ssm.get_command_invocation(
+        CommandId=runs[0]["command_id"], InstanceId=inst.instance_id
+    )
+    assert (invocation["Status"], invocation["ResponseCode"]) == ("Success", 0)
+    statuses = [h["status"] for h in world.scenario.state_items()[inst.instance_id]["history"]]
+    assert "joined" in statuses
 
 
 def test_malformed_message_is_dead_lettered_and_its_batch_processed(world: World) -> None:
