@@ -155,6 +155,10 @@ def main() -> int:
     finally:
         if keep and env.applied:
             print_keep(env)
+            if env.samba is not None:  # the relay to it ends with this process: stop it too
+                env.samba.stop()
+                env.samba = None
+                print("The Samba DC was stopped (the emulator and the applied environment stay).")
         else:
             env.close(destroy=True)
     total = time.monotonic() - started

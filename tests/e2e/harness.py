@@ -26,7 +26,7 @@ import sys
 import time
 import urllib.request
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -636,19 +636,6 @@ class EventSourceMappingConsumer:
             k.replace("ApproximateNumberOfMessages", "") or "Visible": int(v)
             for k, v in attrs.items()
         }
-
-
-@contextlib.contextmanager
-def work_folder(path: Path | None, keep: bool) -> Iterator[Path]:
-    """A folder for logs, PID files and Terraform state; removed afterwards unless `keep`."""
-    folder = path or REPO / ".demo"
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        yield folder
-    finally:
-        if not keep:
-            shutil.rmtree(folder / "tree", ignore_errors=True)
-            shutil.rmtree(folder / "task", ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------- netns relay
