@@ -495,6 +495,9 @@ class EventSourceMappingConsumer:
         if len(mappings) != 1:
             raise RuntimeError(f"expected one event source mapping, found {len(mappings)}")
         self.mapping = mappings[0]
+        if self.mapping.get("State") != "Enabled":
+            # a disabled mapping does not poll: neither does its stand-in
+            raise RuntimeError(f"event source mapping {self.mapping['UUID']} is not enabled")
         self.queue_arn = self.mapping["EventSourceArn"]
         _, _, _, _, owner, name = self.queue_arn.split(":")
         self.queue_url = self.sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=owner)[
