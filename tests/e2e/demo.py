@@ -62,6 +62,13 @@ def print_timeline(scenario: Scenario) -> None:
             f"{inst.spec.label:18} {inst.spec.account:12} {inst.spec.region:9} "
             f"{inst.spec.platform:8} " + " ".join(cells) + f" {status:>12}"
         )
+    if any(d.adapter == "ldap" for d in scenario.directories.values()):
+        print(
+            "\n(ldap accounts: the handler adds the computer object over LDAP right before it"
+            " sends the command, so 'pre-created' has no separate time there; the 'real DC:'"
+            " lines above show the objects present after the joins and absent after the"
+            " terminations; 'removed' is the state table's 'left' time.)"
+        )
 
 
 def print_summary(scenario: Scenario, exposures: dict[str, bool]) -> dict[str, Any]:
@@ -106,6 +113,7 @@ def directory_statement(scenario: Scenario) -> str:
 
 def print_keep(env: Environment) -> None:
     endpoint = env.server.endpoint
+    bus = str(env.outputs["hub_event_bus_arns"]["us-east-1"]).rsplit("/", 1)[-1]
     print(
         f"""
 KEEP=1: the emulator stays up at {endpoint} (pid {env.server.pid_file.read_text().strip()}).
@@ -114,7 +122,7 @@ KEEP=1: the emulator stays up at {endpoint} (pid {env.server.pid_file.read_text(
   aws --endpoint-url {endpoint} sqs receive-message --queue-url {env.outputs["dlq_url"]} \\
       --message-attribute-names All
   aws --endpoint-url {endpoint} ssm list-commands --region us-east-1
-  aws --endpoint-url {endpoint} events list-rules --event-bus-name ad-join-hub-bus
+  aws --endpoint-url {endpoint} events list-rules --event-bus-name {bus}
 Terraform state: {env.terraform.state_file if env.terraform else "-"}
 Stop it: kill $(cat {env.server.pid_file})"""
     )
