@@ -91,7 +91,7 @@ test-ad: install deps-ad ## Real AD: Samba DC + Linux join in network namespaces
 	$(PY) -m pytest tests/ad $(PYTEST_ARGS)
 
 .PHONY: test-e2e
-test-e2e: install package ## The whole system applied to the local AWS emulator
+test-e2e: install package deps-ad ## The whole system applied to the local AWS emulator
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 .PHONY: test
