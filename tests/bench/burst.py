@@ -49,7 +49,7 @@ def run(instances: int, latency_ms: float, batch_size: int) -> dict[str, Any]:
     from adjoin import handler
     from moto import mock_aws
 
-    from tests.bench.moto_patches import fast_transactions
+    from tests.e2e.moto_patches import fast_transactions
     from tests.unit import fakes
 
     with fakes.fake_aws() as fake, mock_aws(), fast_transactions():

@@ -25,11 +25,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import moto.dynamodb.models as ddb_models
 from moto.awslambda.models import LambdaBackend
 from moto.core.responses import ActionResult
 from moto.ds.exceptions import EntityAlreadyExistsException
 from moto.ds.models import DirectoryServiceBackend, ds_backends
 from moto.ds.responses import DirectoryServiceResponse
+from moto.dynamodb.models.table import Table
 from moto.ec2.models import ec2_backends
 from moto.events.models import Rule, events_backends
 from moto.events.utils import EventTemplateParser
@@ -621,3 +623,52 @@ def patched(exclude: frozenset[str] = frozenset()) -> Iterator[None]:
         yield
     finally:
         patcher.revert()
+
+
+# --- Emulator speed, no change of behaviour (used by the in-process benchmark) -------------------
+#
+# moto 5.2.5 `DynamoDBBackend.transact_write_items` deep-copies the whole table once per item of
+# the transaction, to roll back if the transaction is cancelled: a 100-item transaction on a table
+# of N items costs 100 deep copies of N items (about a second of CPU here), a cost of the emulator,
+# not of DynamoDB. While `fast_transactions()` is active, the table copies made by one transaction
+# are shared between its items: the copy is still taken before any write of the transaction, so the
+# rollback restores exactly the same state. tests/unit/test_bench_moto_patch.py checks that commit
+# and rollback behave as DynamoDB's all-or-nothing transactions do.
+
+_transaction_local = threading.local()
+
+
+class _CopyTablesOnce:
+    """Stands in for the `copy` module inside moto.dynamodb.models during a transaction."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(obj: Any, memo: Any = None) -> Any:
+        copies: dict[int, Any] | None = getattr(_transaction_local, "copies", None)
+        if copies is None or not isinstance(obj, Table):
+            return copy.deepcopy(obj, memo)
+        if id(obj) not in copies:
+            copies[id(obj)] = copy.deepcopy(obj)
+        return copies[id(obj)]
+
+
+@contextmanager
+def fast_transactions() -> Iterator[None]:
+    original = ddb_models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        _transaction_local.copies = {}
+        try:
+            original(self, transact_items)
+        finally:
+            _transaction_local.copies = None
+
+    ddb_models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    ddb_models.copy = _CopyTablesOnce()  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        ddb_models.DynamoDBBackend.transact_write_items = original  # type: ignore[method-assign]
+        ddb_models.copy = copy

@@ -7,7 +7,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.bench.moto_patches import fast_transactions
+from tests.e2e.moto_patches import fast_transactions
 from tests.unit import fakes
 
 
