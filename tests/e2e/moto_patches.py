@@ -1,4 +1,5 @@
-"""The one place where moto's gaps are patched for the end-to-end environment.
+"""The one place where moto is patched: its gaps, for the end-to-end environment, and (at the
+end of this module) one speed patch with no change of behaviour, for the in-process benchmark.
 
 moto 5.2.5 serves every API the local environment applies, but a few behaviours the scenario
 depends on differ from AWS. Each patch below reproduces the AWS behaviour named in its docstring,
