@@ -4,8 +4,8 @@ namespace so nothing leaks into the joined client of test_linux_join."""
 from __future__ import annotations
 
 import pytest
-from adjoin.passwords import one_time_password
 
+from adjoin.passwords import one_time_password
 from tests.ad.conftest import DirectoryCall, run_join_script, ssm_env
 from tests.ad.harness import Namespace, SambaDomain
 

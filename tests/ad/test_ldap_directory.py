@@ -4,8 +4,8 @@ join user: least privilege, idempotent pre-creation, tree delete, TLS and error 
 from __future__ import annotations
 
 import pytest
-from adjoin.passwords import one_time_password
 
+from adjoin.passwords import one_time_password
 from tests.ad.conftest import DirectoryCall
 from tests.ad.harness import Namespace, SambaDomain
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+
 from adjoin.naming import computer_name
 from adjoin.passwords import one_time_password
-
 from tests.ad.conftest import DirectoryCall, run_join_script, ssm_env
 from tests.ad.harness import SambaDomain
 

@@ -46,9 +46,9 @@ def _env() -> None:
 def run(instances: int, latency_ms: float, batch_size: int) -> dict[str, Any]:
     _env()
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "lambda"))
-    from adjoin import handler
     from moto import mock_aws
 
+    from adjoin import handler
     from tests.e2e.moto_patches import fast_transactions
     from tests.unit import fakes
 

@@ -14,9 +14,9 @@ import re
 from pathlib import Path
 
 import pytest
+
 from adjoin.decisions import valid_group_name
 from adjoin.naming import computer_name
-
 from scripts.put_config_item import COMPUTER_OU
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -8,12 +8,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from moto import mock_aws
+
 from adjoin import handler
 from adjoin.engine import Engine
 from adjoin.log import logger
 from adjoin.settings import Settings
-from moto import mock_aws
-
 from tests.unit import fakes
 
 

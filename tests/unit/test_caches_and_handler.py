@@ -10,12 +10,12 @@ from typing import Any
 
 import boto3
 import pytest
+
 from adjoin import handler
 from adjoin.config import ConfigStore, UnknownAccount
 from adjoin.events import CommandStatusEvent, InstanceStateEvent, parse_event
 from adjoin.sessions import SessionCache
 from adjoin.settings import SettingsError
-
 from tests.unit import fakes
 
 EVENTS = Path(__file__).parent / "events"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+
 from adjoin import decisions as d
 from adjoin.config import parse_account_item
 from adjoin.decisions import Action, InstanceInfo
 from adjoin.events import CommandStatusEvent
-
 from tests.unit import fakes
 
 CONFIG = parse_account_item(fakes.SPOKE_A, fakes.config_item(fakes.SPOKE_A))

@@ -6,6 +6,8 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
+
 from adjoin.aws import SecretReader
 from adjoin.config import InvalidConfig, parse_account_item
 from adjoin.directory.ad_tools_host import AdToolsHostDirectory
@@ -14,8 +16,6 @@ from adjoin.directory.ds import ComputerExists, DirectoryServiceDirectory
 from adjoin.directory.factory import DirectoryFactory
 from adjoin.errors import DirectoryError, DirectoryUnavailable
 from adjoin.settings import Settings
-from botocore.stub import Stubber
-
 from tests.unit import fakes
 
 OTP = "Abcdefgh1234.xyz~Z9"

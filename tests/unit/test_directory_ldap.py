@@ -10,6 +10,9 @@ import time
 from typing import Any
 
 import pytest
+from ldap3 import MOCK_SYNC, OFFLINE_AD_2012_R2, Connection, Server
+from ldap3.core import exceptions as ldap_exc
+
 from adjoin.directory.base import ComputerAccount
 from adjoin.directory.ldap import (
     TREE_DELETE_OID,
@@ -19,8 +22,6 @@ from adjoin.directory.ldap import (
     validate_computer_name,
 )
 from adjoin.errors import DirectoryError, DirectoryUnavailable, PermanentError, TransientError
-from ldap3 import MOCK_SYNC, OFFLINE_AD_2012_R2, Connection, Server
-from ldap3.core import exceptions as ldap_exc
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pyasn1.*")
 

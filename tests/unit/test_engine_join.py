@@ -6,8 +6,8 @@ import json
 import re
 
 import pytest
-from adjoin.passwords import ONE_TIME_PASSWORD_PATTERN
 
+from adjoin.passwords import ONE_TIME_PASSWORD_PATTERN
 from tests.unit import fakes
 from tests.unit.conftest import MakeEngine, Recorder
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from adjoin.directory.base import ComputerAccount
-
 from tests.unit import fakes
 from tests.unit.conftest import MakeEngine, Recorder
 

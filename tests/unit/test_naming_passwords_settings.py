@@ -6,6 +6,7 @@ import re
 import string
 
 import pytest
+
 from adjoin.naming import computer_name
 from adjoin.passwords import ONE_TIME_PASSWORD_PATTERN, one_time_password
 from adjoin.settings import Settings, SettingsError

@@ -9,8 +9,8 @@ from typing import Any
 
 import boto3
 import pytest
-from adjoin.errors import DirectoryUnavailable
 
+from adjoin.errors import DirectoryUnavailable
 from tests.unit import fakes
 from tests.unit.conftest import MakeEngine, Recorder
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from adjoin.passwords import ONE_TIME_PASSWORD_PATTERN
 
+from adjoin.passwords import ONE_TIME_PASSWORD_PATTERN
 from tests.terraform.conftest import (
     REPO_ROOT,
     PlanSummary,
