@@ -68,6 +68,20 @@ lint: install ## ruff, mypy, shellcheck, terraform fmt -check
 	find scripts tests .ci -name '*.sh' -print0 | xargs -0 -r $(VENV)/bin/shellcheck
 	$(VENV)/bin/shellcheck .ci/run
 	terraform fmt -check -recursive modules envs tests
+	$(MAKE) --no-print-directory validate
+
+# Roots that `terraform validate` checks: the modules through their test fixtures, and the envs.
+TF_VALIDATE_ROOTS := $(sort $(dir $(wildcard tests/terraform/*/fixture/main.tf))) envs/hub/ envs/workload/ envs/local/
+
+.PHONY: validate
+validate: ## terraform validate of every env and module fixture (offline, .terraform under build/)
+	@mkdir -p $(BUILD)/tfdata; for root in $(TF_VALIDATE_ROOTS); do \
+	  data="$(CURDIR)/$(BUILD)/tfdata/$$(echo "$$root" | tr '/' '_')"; \
+	  lock=""; [ -f "$$root/.terraform.lock.hcl" ] && lock="-lockfile=readonly"; \
+	  TF_DATA_DIR="$$data" terraform -chdir="$$root" init -backend=false -input=false $$lock >"$$data.log" 2>&1 \
+	    || { cat "$$data.log"; exit 1; }; \
+	  printf '%-40s ' "$$root"; TF_DATA_DIR="$$data" terraform -chdir="$$root" validate -no-color; \
+	done
 
 .PHONY: package
 package: install ## Build the reproducible Lambda zip (build/adjoin-lambda.zip)
