@@ -33,7 +33,6 @@ locals {
   # ARNs built from names, so every policy document is known at plan time (reviewable in the
   # plan, checked by the plan tests) and the queue, key and spoke topics need no cycle.
   lambda_role_arn = "arn:${local.partition}:iam::${var.account_id}:role/${local.lambda_role_name}"
-  event_bus_arn   = "arn:${local.partition}:events:${local.region}:${var.account_id}:event-bus/${local.event_bus_name}"
   rule_arns       = [for r in ["ec2-state", "ssm-command"] : "arn:${local.partition}:events:${local.region}:${var.account_id}:rule/${local.event_bus_name}/${var.name_prefix}-${r}"]
   queue_arn       = "arn:${local.partition}:sqs:${local.region}:${var.account_id}:${local.queue_name}"
   dlq_arn         = "arn:${local.partition}:sqs:${local.region}:${var.account_id}:${local.dlq_name}"
@@ -50,18 +49,6 @@ locals {
     ? "arn:${local.partition}:ssm:${local.region}:${var.account_id}:parameter/${trimprefix(var.join_password_parameter, "/")}"
     : var.join_password_parameter
   )
-
-  # Event patterns shared with modules/spoke-region and modules/spoke-account.
-  ec2_state_pattern = {
-    source        = ["aws.ec2"]
-    "detail-type" = ["EC2 Instance State-change Notification"]
-    detail        = { state = ["running", "terminated"] }
-  }
-  ssm_command_pattern = {
-    source        = ["aws.ssm"]
-    "detail-type" = ["EC2 Command Invocation Status-change Notification"]
-    detail        = { "document-name" = [local.linux_join_document, local.windows_join_document] }
-  }
 
   alarm_actions = concat(var.alarms.create_sns_topic ? [local.alarm_topic_arn] : [], var.alarms.actions)
 }

@@ -25,12 +25,12 @@ output "dlq_url" {
 
 output "event_bus_arn" {
   description = "ARN of the hub event bus (target of the spoke rules in the directory Region)."
-  value       = aws_cloudwatch_event_bus.this.arn
+  value       = module.event_bus.event_bus_arn
 }
 
 output "event_bus_name" {
   description = "Name of the hub event bus."
-  value       = aws_cloudwatch_event_bus.this.name
+  value       = module.event_bus.event_bus_name
 }
 
 output "function_arn" {

@@ -1,17 +1,23 @@
 # Rules on the default bus forwarding EC2 state changes and the join documents' command status
 # changes to the hub account's bus in this Region, with the role EventBridge uses to put them.
 
+module "event_patterns" {
+  source = "../_shared/event-patterns"
+
+  join_document_names = [local.linux_join_document, local.windows_join_document]
+}
+
 resource "aws_cloudwatch_event_rule" "ec2_state" {
   name          = "${var.name_prefix}-ec2-state"
   description   = "Forward EC2 instances reaching running or terminated to the AD join hub"
-  event_pattern = jsonencode(local.ec2_state_pattern)
+  event_pattern = module.event_patterns.ec2_state_pattern
   tags          = var.tags
 }
 
 resource "aws_cloudwatch_event_rule" "ssm_command" {
   name          = "${var.name_prefix}-ssm-command"
   description   = "Forward status changes of the join documents' Run Command invocations to the AD join hub"
-  event_pattern = jsonencode(local.ssm_command_pattern)
+  event_pattern = module.event_patterns.ssm_command_pattern
   tags          = var.tags
 }
 

@@ -13,15 +13,4 @@ locals {
   spoke_role_name       = "${var.name_prefix}-spoke"
   linux_join_document   = "${var.name_prefix}-linux-join"
   windows_join_document = "${var.name_prefix}-windows-join"
-
-  ec2_state_pattern = {
-    source        = ["aws.ec2"]
-    "detail-type" = ["EC2 Instance State-change Notification"]
-    detail        = { state = ["running", "terminated"] }
-  }
-  ssm_command_pattern = {
-    source        = ["aws.ssm"]
-    "detail-type" = ["EC2 Command Invocation Status-change Notification"]
-    detail        = { "document-name" = [local.linux_join_document, local.windows_join_document] }
-  }
 }

@@ -1,75 +1,60 @@
 # The regional bus: spokes in this Region put their events here; two rules publish EC2 state
 # changes and the join documents' command status changes to the topic.
 
-resource "aws_cloudwatch_event_bus" "this" {
-  name = local.event_bus_name
-  tags = var.tags
+module "event_bus" {
+  source = "../_shared/org-event-bus"
+
+  account_id          = var.account_id
+  allowed_account_ids = var.allowed_account_ids
+  description         = "regional bus"
+  name                = local.event_bus_name
+  organization_id     = var.organization_id
+  tags                = var.tags
 }
 
-data "aws_iam_policy_document" "bus" {
-  statement {
-    sid       = "OrganizationPutEvents"
-    actions   = ["events:PutEvents"]
-    resources = [local.event_bus_arn]
+module "event_patterns" {
+  source = "../_shared/event-patterns"
 
-    principals {
-      type        = "AWS"
-      identifiers = var.organization_id != null ? ["*"] : [for id in sort(var.allowed_account_ids) : "arn:${local.partition}:iam::${id}:root"]
-    }
-
-    dynamic "condition" {
-      for_each = var.organization_id != null ? [var.organization_id] : []
-      content {
-        test     = "StringEquals"
-        variable = "aws:PrincipalOrgID"
-        values   = [condition.value]
-      }
-    }
-  }
+  join_document_names = [local.linux_join_document, local.windows_join_document]
 }
 
-resource "aws_cloudwatch_event_bus_policy" "this" {
-  event_bus_name = aws_cloudwatch_event_bus.this.name
-  policy         = data.aws_iam_policy_document.bus.json
+# v0.1.0 declared the bus and its policy here.
+moved {
+  from = aws_cloudwatch_event_bus.this
+  to   = module.event_bus.aws_cloudwatch_event_bus.this
+}
 
-  lifecycle {
-    precondition {
-      condition     = (var.organization_id != null) != (length(var.allowed_account_ids) > 0)
-      error_message = "Set exactly one of organization_id and allowed_account_ids: the regional bus admits only the organization or only the listed accounts."
-    }
-    precondition {
-      condition     = data.aws_region.hub.name != local.region
-      error_message = "modules/spoke-region must run in a Region other than the hub's (the hub bus already serves the directory Region)."
-    }
-  }
+moved {
+  from = aws_cloudwatch_event_bus_policy.this
+  to   = module.event_bus.aws_cloudwatch_event_bus_policy.this
 }
 
 resource "aws_cloudwatch_event_rule" "ec2_state" {
   name           = "${var.name_prefix}-ec2-state"
   description    = "EC2 instances reaching running or terminated, forwarded by the spokes"
-  event_bus_name = aws_cloudwatch_event_bus.this.name
-  event_pattern  = jsonencode(local.ec2_state_pattern)
+  event_bus_name = module.event_bus.event_bus_name
+  event_pattern  = module.event_patterns.ec2_state_pattern
   tags           = var.tags
 }
 
 resource "aws_cloudwatch_event_rule" "ssm_command" {
   name           = "${var.name_prefix}-ssm-command"
   description    = "Status changes of the join documents' Run Command invocations, forwarded by the spokes"
-  event_bus_name = aws_cloudwatch_event_bus.this.name
-  event_pattern  = jsonencode(local.ssm_command_pattern)
+  event_bus_name = module.event_bus.event_bus_name
+  event_pattern  = module.event_patterns.ssm_command_pattern
   tags           = var.tags
 }
 
 resource "aws_cloudwatch_event_target" "ec2_state" {
   rule           = aws_cloudwatch_event_rule.ec2_state.name
-  event_bus_name = aws_cloudwatch_event_bus.this.name
+  event_bus_name = module.event_bus.event_bus_name
   target_id      = "events-topic"
   arn            = aws_sns_topic.this.arn
 }
 
 resource "aws_cloudwatch_event_target" "ssm_command" {
   rule           = aws_cloudwatch_event_rule.ssm_command.name
-  event_bus_name = aws_cloudwatch_event_bus.this.name
+  event_bus_name = module.event_bus.event_bus_name
   target_id      = "events-topic"
   arn            = aws_sns_topic.this.arn
 }

@@ -19,18 +19,6 @@ locals {
   windows_join_document = "${var.name_prefix}-windows-join"
 
   # ARNs built from names so the policy documents are known at plan time.
-  event_bus_arn = "arn:${local.partition}:events:${local.region}:${var.account_id}:event-bus/${local.event_bus_name}"
-  topic_arn     = "arn:${local.partition}:sns:${local.region}:${var.account_id}:${local.topic_name}"
-  rule_arns     = [for r in ["ec2-state", "ssm-command"] : "arn:${local.partition}:events:${local.region}:${var.account_id}:rule/${local.event_bus_name}/${var.name_prefix}-${r}"]
-
-  ec2_state_pattern = {
-    source        = ["aws.ec2"]
-    "detail-type" = ["EC2 Instance State-change Notification"]
-    detail        = { state = ["running", "terminated"] }
-  }
-  ssm_command_pattern = {
-    source        = ["aws.ssm"]
-    "detail-type" = ["EC2 Command Invocation Status-change Notification"]
-    detail        = { "document-name" = [local.linux_join_document, local.windows_join_document] }
-  }
+  topic_arn = "arn:${local.partition}:sns:${local.region}:${var.account_id}:${local.topic_name}"
+  rule_arns = [for r in ["ec2-state", "ssm-command"] : "arn:${local.partition}:events:${local.region}:${var.account_id}:rule/${local.event_bus_name}/${var.name_prefix}-${r}"]
 }

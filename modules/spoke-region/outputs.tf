@@ -1,11 +1,11 @@
 output "event_bus_arn" {
   description = "ARN of the regional bus (target of the spoke rules in this Region)."
-  value       = aws_cloudwatch_event_bus.this.arn
+  value       = module.event_bus.event_bus_arn
 }
 
 output "event_bus_name" {
   description = "Name of the regional bus."
-  value       = aws_cloudwatch_event_bus.this.name
+  value       = module.event_bus.event_bus_name
 }
 
 output "kms_key_arn" {

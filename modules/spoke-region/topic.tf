@@ -6,6 +6,13 @@ resource "aws_sns_topic" "this" {
   name              = local.topic_name
   kms_master_key_id = aws_kms_key.this.arn
   tags              = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = data.aws_region.hub.name != local.region
+      error_message = "modules/spoke-region must run in a Region other than the hub's (the hub bus already serves the directory Region)."
+    }
+  }
 }
 
 data "aws_iam_policy_document" "topic" {

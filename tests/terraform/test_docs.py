@@ -14,6 +14,8 @@ ROOTS = [
     "modules/hub",
     "modules/spoke-region",
     "modules/spoke-account",
+    "modules/_shared/event-patterns",
+    "modules/_shared/org-event-bus",
     "envs/hub",
     "envs/workload",
     "envs/local",
@@ -67,6 +69,14 @@ def test_modules_have_no_provider_blocks_and_version_floors(module: str) -> None
     versions = (folder / "versions.tf").read_text()
     assert 'required_version = ">= 1.5"' in versions
     assert re.search(r'version\s*=\s*">= 5\.60, < 7"', versions)
+
+
+@pytest.mark.parametrize("module", ["event-patterns", "org-event-bus"])
+def test_internal_modules_have_no_provider_blocks_and_a_version_floor(module: str) -> None:
+    folder = REPO_ROOT / "modules" / "_shared" / module
+    for path in folder.glob("*.tf"):
+        assert not re.search(r'^provider\s+"', path.read_text(), re.MULTILINE), path
+    assert 'required_version = ">= 1.5"' in (folder / "versions.tf").read_text()
 
 
 @pytest.mark.parametrize("env", ["hub", "workload", "local"])

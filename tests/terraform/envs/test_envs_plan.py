@@ -17,7 +17,14 @@ from typing import Any
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tests.terraform.conftest import PlanSummary, Root, as_list, statements, wildcard_grants
+from tests.terraform.conftest import (
+    REPO_ROOT,
+    PlanSummary,
+    Root,
+    as_list,
+    statements,
+    wildcard_grants,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.terraform]
 
@@ -187,7 +194,8 @@ def test_local_env_routes_workload_events_to_the_hub_account(local_plan: PlanSum
         if module.startswith("w"):
             region = "us-east-1" if module.endswith("use1") else "eu-west-1"
             assert target["arn"] == f"arn:aws:events:{region}:123456789012:event-bus/ad-join-bus"
-    (statement,) = statements(local_plan.policy("module.hub.aws_cloudwatch_event_bus_policy.this"))
+    bus_policy = local_plan.policy("hub.module.event_bus.aws_cloudwatch_event_bus_policy.this")
+    (statement,) = statements(bus_policy)
     assert sorted(as_list(statement["Principal"]["AWS"])) == [
         "arn:aws:iam::111111111111:root",
         "arn:aws:iam::222222222222:root",
@@ -207,3 +215,39 @@ def test_local_env_takes_only_the_password_parameter_name(local_plan: PlanSummar
     assert not [name for name in variables if "password" in name and name.endswith("_value")]
     # The env creates no parameter or secret: the harness writes the SecureString itself.
     assert not {"aws_ssm_parameter", "aws_secretsmanager_secret_version"} & set(local_plan.types)
+
+
+def test_every_module_filters_on_the_same_patterns(local_plan: PlanSummary) -> None:
+    # The hub bus, the regional bus and the four spoke Regions' default buses each have the two
+    # rules; a spoke forwarding an event the hub does not match would lose it.
+    by_name: dict[str, set[str]] = {}
+    modules: dict[str, set[str]] = {}
+    for address, rule in local_plan.of_type("aws_cloudwatch_event_rule").items():
+        by_name.setdefault(rule["name"], set()).add(rule["event_pattern"])
+        modules.setdefault(rule["name"], set()).add(address.split(".")[1])
+    assert sorted(by_name) == ["ad-join-ec2-state", "ad-join-ssm-command"]
+    everywhere = {"hub", "hub_euw1", "w1_use1", "w1_euw1", "w2_use1", "w2_euw1"}
+    assert modules == {"ad-join-ec2-state": everywhere, "ad-join-ssm-command": everywhere}
+    assert all(len(patterns) == 1 for patterns in by_name.values()), by_name
+
+
+MOVED = re.compile(r"^moved \{\n  from = (\S+)\n  to   = (\S+)\n\}", re.MULTILINE)
+
+
+@pytest.mark.parametrize(("module", "instance"), [("hub", "hub"), ("spoke-region", "hub_euw1")])
+def test_moved_blocks_lead_from_v0_1_0_addresses_to_planned_resources(
+    local_plan: PlanSummary, module: str, instance: str
+) -> None:
+    # Users of v0.1.0 have the bus and its policy at the module's top level; the moved blocks
+    # must name the addresses the plan now creates, or Terraform would destroy and recreate.
+    source = "\n".join(p.read_text() for p in (REPO_ROOT / "modules" / module).glob("*.tf"))
+    moves = dict(MOVED.findall(source))
+    assert moves == {
+        "aws_cloudwatch_event_bus.this": "module.event_bus.aws_cloudwatch_event_bus.this",
+        "aws_cloudwatch_event_bus_policy.this": (
+            "module.event_bus.aws_cloudwatch_event_bus_policy.this"
+        ),
+    }
+    for old, new in moves.items():
+        assert f"module.{instance}.{new}" in local_plan.resources
+        assert f"module.{instance}.{old}" not in local_plan.resources

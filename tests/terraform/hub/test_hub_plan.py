@@ -293,7 +293,7 @@ def test_no_policy_allows_everything_on_everything(
 ) -> None:
     # Every document but the Lambda's KMS grant (it names the key's ARN) is known at plan time.
     expected = {
-        "module.hub.aws_cloudwatch_event_bus_policy.this.policy",
+        "module.hub.module.event_bus.aws_cloudwatch_event_bus_policy.this.policy",
         "module.hub.aws_iam_role.lambda.assume_role_policy",
         "module.hub.aws_iam_role_policy.lambda.policy",
         "module.hub.aws_kms_key.this.policy",

@@ -1,0 +1,51 @@
+# An event bus that admits PutEvents only from one AWS Organization or only from listed
+# accounts: the hub bus in the directory Region and each regional bus of modules/spoke-region.
+# The bus ARN is built from its name so the policy is known (and reviewable) at plan time.
+
+data "aws_partition" "current" {}
+
+data "aws_region" "current" {}
+
+locals {
+  partition     = data.aws_partition.current.partition
+  event_bus_arn = "arn:${local.partition}:events:${data.aws_region.current.name}:${var.account_id}:event-bus/${var.name}"
+}
+
+resource "aws_cloudwatch_event_bus" "this" {
+  name = var.name
+  tags = var.tags
+}
+
+data "aws_iam_policy_document" "bus" {
+  statement {
+    sid       = "OrganizationPutEvents"
+    actions   = ["events:PutEvents"]
+    resources = [local.event_bus_arn]
+
+    principals {
+      type        = "AWS"
+      identifiers = var.organization_id != null ? ["*"] : [for id in sort(var.allowed_account_ids) : "arn:${local.partition}:iam::${id}:root"]
+    }
+
+    dynamic "condition" {
+      for_each = var.organization_id != null ? [var.organization_id] : []
+      content {
+        test     = "StringEquals"
+        variable = "aws:PrincipalOrgID"
+        values   = [condition.value]
+      }
+    }
+  }
+}
+
+resource "aws_cloudwatch_event_bus_policy" "this" {
+  event_bus_name = aws_cloudwatch_event_bus.this.name
+  policy         = data.aws_iam_policy_document.bus.json
+
+  lifecycle {
+    precondition {
+      condition     = (var.organization_id != null) != (length(var.allowed_account_ids) > 0)
+      error_message = "Set exactly one of organization_id and allowed_account_ids: the ${var.description} admits only the organization or only the listed accounts."
+    }
+  }
+}

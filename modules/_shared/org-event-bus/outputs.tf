@@ -1,0 +1,9 @@
+output "event_bus_arn" {
+  description = "ARN of the bus."
+  value       = aws_cloudwatch_event_bus.this.arn
+}
+
+output "event_bus_name" {
+  description = "Name of the bus."
+  value       = aws_cloudwatch_event_bus.this.name
+}
