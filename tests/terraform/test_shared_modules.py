@@ -3,6 +3,8 @@ hub filtering on different patterns would lose events silently."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.terraform.conftest import REPO_ROOT
@@ -27,9 +29,15 @@ def test_each_event_pattern_is_defined_once(detail_type: str) -> None:
     assert defining == [PATTERN_HOME.relative_to(REPO_ROOT)]
 
 
-@pytest.mark.parametrize("module", ["hub", "spoke-region", "spoke-account"])
-def test_public_modules_take_their_patterns_from_the_shared_module(module: str) -> None:
-    source = "\n".join(p.read_text() for p in (REPO_ROOT / "modules" / module).glob("*.tf"))
-    assert 'source = "../_shared/event-patterns"' in source
-    assert "module.event_patterns.ec2_state_pattern" in source
-    assert "module.event_patterns.ssm_command_pattern" in source
+def test_every_rule_takes_its_pattern_from_the_shared_module() -> None:
+    values = {
+        f"{path.relative_to(REPO_ROOT)}: {value}"
+        for path in (REPO_ROOT / "modules").rglob("*.tf")
+        for value in re.findall(r"^\s*event_pattern\s*=\s*(.+)$", path.read_text(), re.MULTILINE)
+    }
+    assert values == {
+        "modules/_shared/org-event-bus/rules.tf: module.event_patterns.ec2_state_pattern",
+        "modules/_shared/org-event-bus/rules.tf: module.event_patterns.ssm_command_pattern",
+        "modules/spoke-account/events.tf: module.event_patterns.ec2_state_pattern",
+        "modules/spoke-account/events.tf: module.event_patterns.ssm_command_pattern",
+    }

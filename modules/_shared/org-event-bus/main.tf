@@ -1,18 +1,21 @@
 # An event bus that admits PutEvents only from one AWS Organization or only from listed
-# accounts: the hub bus in the directory Region and each regional bus of modules/spoke-region.
-# The bus ARN is built from its name so the policy is known (and reviewable) at plan time.
+# accounts, with two rules (rules.tf) delivering the solution's events to one target: the hub bus
+# in the directory Region (target: the queue) and each regional bus of modules/spoke-region
+# (target: the regional topic). The bus ARN is built from its name so the policy is known (and
+# reviewable) at plan time.
 
 data "aws_partition" "current" {}
 
 data "aws_region" "current" {}
 
 locals {
-  partition     = data.aws_partition.current.partition
-  event_bus_arn = "arn:${local.partition}:events:${data.aws_region.current.name}:${var.account_id}:event-bus/${var.name}"
+  partition      = data.aws_partition.current.partition
+  event_bus_name = "${var.name_prefix}-bus"
+  event_bus_arn  = "arn:${local.partition}:events:${data.aws_region.current.name}:${var.account_id}:event-bus/${local.event_bus_name}"
 }
 
 resource "aws_cloudwatch_event_bus" "this" {
-  name = var.name
+  name = local.event_bus_name
   tags = var.tags
 }
 

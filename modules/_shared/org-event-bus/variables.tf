@@ -16,8 +16,14 @@ variable "description" {
   type        = string
 }
 
-variable "name" {
-  description = "Name of the bus."
+variable "join_document_names" {
+  description = "Names of the join documents whose Run Command status changes the ssm-command rule matches."
+  type        = list(string)
+  nullable    = false
+}
+
+variable "name_prefix" {
+  description = "Prefix of the bus name (<prefix>-bus) and of the rule names (<prefix>-ec2-state, <prefix>-ssm-command)."
   type        = string
 }
 
@@ -27,7 +33,15 @@ variable "organization_id" {
 }
 
 variable "tags" {
-  description = "Tags of the bus."
+  description = "Tags of the bus and the rules."
   type        = map(string)
   nullable    = false
+}
+
+variable "target" {
+  description = "Where both rules deliver: the target's ARN and the target id."
+  type = object({
+    arn = string
+    id  = string
+  })
 }

@@ -238,15 +238,20 @@ MOVED = re.compile(r"^moved \{\n  from = (\S+)\n  to   = (\S+)\n\}", re.MULTILIN
 def test_moved_blocks_lead_from_v0_1_0_addresses_to_planned_resources(
     local_plan: PlanSummary, module: str, instance: str
 ) -> None:
-    # Users of v0.1.0 have the bus and its policy at the module's top level; the moved blocks
-    # must name the addresses the plan now creates, or Terraform would destroy and recreate.
+    # Users of v0.1.0 have the bus, its policy, rules and targets at the module's top level; the
+    # moved blocks must name the addresses the plan creates, or Terraform would replace them.
     source = "\n".join(p.read_text() for p in (REPO_ROOT / "modules" / module).glob("*.tf"))
     moves = dict(MOVED.findall(source))
     assert moves == {
-        "aws_cloudwatch_event_bus.this": "module.event_bus.aws_cloudwatch_event_bus.this",
-        "aws_cloudwatch_event_bus_policy.this": (
-            "module.event_bus.aws_cloudwatch_event_bus_policy.this"
-        ),
+        f"{kind}.{name}": f"module.event_bus.{kind}.{name}"
+        for kind, name in [
+            ("aws_cloudwatch_event_bus", "this"),
+            ("aws_cloudwatch_event_bus_policy", "this"),
+            ("aws_cloudwatch_event_rule", "ec2_state"),
+            ("aws_cloudwatch_event_rule", "ssm_command"),
+            ("aws_cloudwatch_event_target", "ec2_state"),
+            ("aws_cloudwatch_event_target", "ssm_command"),
+        ]
     }
     for old, new in moves.items():
         assert f"module.{instance}.{new}" in local_plan.resources

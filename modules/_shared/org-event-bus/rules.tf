@@ -1,0 +1,38 @@
+# The two rules of the bus and their targets: EC2 state changes and the join documents' command
+# status changes, with the patterns every module shares (../event-patterns).
+
+module "event_patterns" {
+  source = "../event-patterns"
+
+  join_document_names = var.join_document_names
+}
+
+resource "aws_cloudwatch_event_rule" "ec2_state" {
+  name           = "${var.name_prefix}-ec2-state"
+  description    = "EC2 instances reaching running or terminated, forwarded by the spokes"
+  event_bus_name = aws_cloudwatch_event_bus.this.name
+  event_pattern  = module.event_patterns.ec2_state_pattern
+  tags           = var.tags
+}
+
+resource "aws_cloudwatch_event_rule" "ssm_command" {
+  name           = "${var.name_prefix}-ssm-command"
+  description    = "Status changes of the join documents' Run Command invocations, forwarded by the spokes"
+  event_bus_name = aws_cloudwatch_event_bus.this.name
+  event_pattern  = module.event_patterns.ssm_command_pattern
+  tags           = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "ec2_state" {
+  rule           = aws_cloudwatch_event_rule.ec2_state.name
+  event_bus_name = aws_cloudwatch_event_bus.this.name
+  target_id      = var.target.id
+  arn            = var.target.arn
+}
+
+resource "aws_cloudwatch_event_target" "ssm_command" {
+  rule           = aws_cloudwatch_event_rule.ssm_command.name
+  event_bus_name = aws_cloudwatch_event_bus.this.name
+  target_id      = var.target.id
+  arn            = var.target.arn
+}
