@@ -62,6 +62,10 @@ def wanted(relative: Path) -> bool:
     parts = relative.parts
     if parts[0] in EXCLUDED_TOP_LEVEL or parts[0].split("-")[0] in EXCLUDED_TOP_LEVEL:
         return False
+    if parts[0].endswith(".dist-info") and relative.name == "RECORD":
+        # RECORD holds the hashes of installed scripts whose shebang names the interpreter that
+        # ran pip: it would make the bytes depend on where the checkout is. Not used at run time.
+        return False
     return "__pycache__" not in parts and relative.suffix not in (".pyc", ".pyo")
 
 
