@@ -83,9 +83,12 @@ validate: ## terraform validate of every env and module fixture (offline, .terra
 	  printf '%-40s ' "$$root"; TF_DATA_DIR="$$data" terraform -chdir="$$root" validate -no-color; \
 	done
 
-.PHONY: package
-package: install ## Build the reproducible Lambda zip (build/adjoin-lambda.zip)
+# Rebuilt only when the code, its requirements or the packager change.
+$(ZIP): $(VENV)/.installed requirements/lambda.txt scripts/package_lambda.py $(shell find lambda/adjoin -name '*.py')
 	$(PY) scripts/package_lambda.py --output $(ZIP)
+
+.PHONY: package
+package: $(ZIP) ## Build the reproducible Lambda zip (build/adjoin-lambda.zip)
 
 .PHONY: checkov
 checkov: install-checkov ## Security scan of modules/ and envs/ (0 failed checks expected)
@@ -97,7 +100,7 @@ test-unit: install ## Unit tests (no terraform, no root)
 	$(PY) -m pytest tests/unit tests/scripts $(PYTEST_ARGS)
 
 .PHONY: test-tf
-test-tf: install package ## Terraform plan tests through tftest
+test-tf: install install-checkov ## Terraform plan tests through tftest, and checkov (they build their own zip)
 	$(PY) -m pytest tests/terraform $(PYTEST_ARGS)
 
 .PHONY: test-ad
