@@ -22,17 +22,21 @@ import json
 import re
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+# The engine's own rules (lambda/adjoin) decide what a valid item is; the script adds the checks
+# an operator benefits from up front (account ids, ARNs, DN shape) and never disagrees with them.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lambda"))
+from adjoin.config import DOMAIN_RE, LDAP_SECURITY, InvalidConfig, parse_account_item
+from adjoin.decisions import valid_group_name
+from adjoin.settings import JOIN_ADAPTERS, LEAVE_ADAPTERS
+
 ACCOUNT_ID = re.compile(r"\d{12}")
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}")
-DNS_NAME = re.compile(
-    r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
-    r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-)
 JOIN_USER = re.compile(r"[A-Za-z0-9 ._@\\-]{1,256}")
 PARAMETER_NAME = re.compile(r"/?[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
 PARAMETER_ARN = re.compile(r"arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter/.+")
@@ -40,26 +44,27 @@ SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret
 DIRECTORY_ID = re.compile(r"d-[0-9a-f]{10}")
 DN_COMPONENT = r"(?:[^,\\]|\\.)+"
 COMPUTER_OU = re.compile(rf"(?:(?:OU|CN)={DN_COMPONENT},)+(?:DC={DN_COMPONENT},)*DC={DN_COMPONENT}")
-# Same rule as the adGroupName tag (docs/contracts.md, "Instance tags").
-AD_GROUP = re.compile(r"[A-Za-z0-9._-](?:[A-Za-z0-9 ._-]{0,62}[A-Za-z0-9._-])?")
 LDAP_SERVER = re.compile(r"[A-Za-z0-9.-]{1,253}")
 
-DIRECTORY_ADAPTERS = ("ds", "ldap")
-LEAVE_ADAPTERS = ("ldap", "ad_tools_host", "none")
-LDAP_SECURITY = ("ldaps", "starttls", "seal")
 
-
-def _matching(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
+def _checked(valid: Callable[[str], object], what: str) -> Callable[[str], str]:
     def check(value: str) -> str:
-        if not pattern.fullmatch(value):
+        if not valid(value):
             raise ValueError(f"{value!r} is not {what}")
         return value
 
     return check
 
 
+def _matching(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
+    return _checked(pattern.fullmatch, what)
+
+
 account_id = _matching(ACCOUNT_ID, "a 12-digit AWS account id")
-dns_name = _matching(DNS_NAME, "a DNS domain name such as corp.example.com")
+dns_name = _checked(
+    lambda value: len(value) <= 253 and DOMAIN_RE.fullmatch(value),
+    "a DNS domain name such as corp.example.com",
+)
 join_user = _matching(
     JOIN_USER, "a user name such as adjoin, adjoin@corp.example.com or CORP\\adjoin"
 )
@@ -67,7 +72,10 @@ directory_id = _matching(DIRECTORY_ID, "a Directory Service id such as d-1234567
 computer_ou = _matching(
     COMPUTER_OU, "a distinguished name such as OU=Servers,DC=corp,DC=example,DC=com"
 )
-ad_group = _matching(AD_GROUP, "1-64 characters from A-Z a-z 0-9 space . _ - (no edge spaces)")
+# Same rule as the adGroupName tag (docs/contracts.md, "Instance tags").
+ad_group = _checked(
+    valid_group_name, "1-64 characters from A-Z a-z 0-9 space . _ - (no edge spaces)"
+)
 
 
 def ipv4(value: str) -> str:
@@ -137,12 +145,6 @@ def build_item(
             f"assumeRoleARN is in account {arn.group(1)}, not in {item['accountId']}: "
             "the hub assumes a role in the account it joins instances for"
         )
-    if directory_adapter is not None and directory_adapter not in DIRECTORY_ADAPTERS:
-        raise ValueError(f"directoryAdapter must be one of {', '.join(DIRECTORY_ADAPTERS)}")
-    if leave_adapter is not None and leave_adapter not in LEAVE_ADAPTERS:
-        raise ValueError(f"leaveAdapter must be one of {', '.join(LEAVE_ADAPTERS)}")
-    if ldap_security is not None and ldap_security not in LDAP_SECURITY:
-        raise ValueError(f"ldapSecurity must be one of {', '.join(LDAP_SECURITY)}")
     if directory_adapter == "ds" and not directory:
         raise ValueError("directoryAdapter ds needs a directory id (--directory-id)")
     optional = {
@@ -156,6 +158,10 @@ def build_item(
         "ldapCaCertParam": password_param(ldap_ca_cert_param) if ldap_ca_cert_param else None,
     }
     item.update({key: value for key, value in optional.items() if value is not None})
+    try:
+        parse_account_item(item["accountId"], item)  # what the Lambda will do with it
+    except InvalidConfig as error:
+        raise ValueError(str(error)) from None
     return item
 
 
@@ -199,7 +205,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--directory-id", type=_argument(directory_id))
     p.add_argument("--computer-ou", type=_argument(computer_ou))
-    p.add_argument("--directory-adapter", choices=DIRECTORY_ADAPTERS)
+    p.add_argument("--directory-adapter", choices=JOIN_ADAPTERS)
     p.add_argument("--leave-adapter", choices=LEAVE_ADAPTERS)
     p.add_argument("--default-ad-group", type=_argument(ad_group))
     p.add_argument("--ldap-servers", type=_argument(ldap_servers))

@@ -192,3 +192,28 @@ def test_build_item_validates_without_the_cli() -> None:
             dns_ip1="10.0.0.1",
             dns_ip2="10.0.0",
         )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("directory_adapter", "samba", "directoryAdapter must be one of"),
+        ("leave_adapter", "delete", "leaveAdapter must be one of"),
+        ("ldap_security", "plain", "ldapSecurity must be one of"),
+    ],
+)
+def test_build_item_refuses_what_the_engine_would_refuse(
+    field: str, value: str, message: str
+) -> None:
+    # build_item is the library entry point: no argparse choices protect it, the engine's
+    # parse_account_item does.
+    with pytest.raises(ValueError, match=message):
+        build_item(
+            account=ACCOUNT,
+            join_user_name="adjoin",
+            password_param_name="/p",
+            domain="corp.example.com",
+            dns_ip1="10.0.0.1",
+            dns_ip2="10.0.0.2",
+            **{field: value},
+        )
