@@ -100,7 +100,8 @@ def test_create_adds_a_workstation_account_with_the_one_time_password() -> None:
     assert entry["sAMAccountName"] == [b"EC2ABC123$"]
     assert entry["userAccountControl"] == [b"4096"]
     assert entry["dNSHostName"] == [b"ec2abc123.ad.example.com"]
-    assert entry["unicodePwd"] == [encode_unicode_pwd(OTP)]
+    # AD's unicodePwd form: the password in double quotes, UTF-16-LE.
+    assert entry["unicodePwd"] == ['"One.Time~Pass-123456"'.encode("utf-16-le")]
     assert b"computer" in entry["objectClass"]
 
 
@@ -116,7 +117,7 @@ def test_create_of_an_existing_account_resets_its_password() -> None:
     directory.create_computer(computer(otp="Second.Pass-7654321"))
     entry = directory.entry(f"CN=EC2ABC123,{OU}")
     assert entry is not None
-    assert entry["unicodePwd"] == [encode_unicode_pwd("Second.Pass-7654321")]
+    assert entry["unicodePwd"] == ['"Second.Pass-7654321"'.encode("utf-16-le")]
 
 
 @pytest.mark.parametrize("name", ["EC2456789ABCDEF0", "EC2.BAD", "EC2_BAD", "-EC2", "123456", ""])

@@ -25,7 +25,6 @@ from contextlib import contextmanager, suppress
 from typing import Any, Final
 
 from ldap3 import (
-    MODIFY_REPLACE,
     NONE,
     SIMPLE,
     SUBTREE,
@@ -164,10 +163,8 @@ class LdapDirectory:
                     return
                 except ldap_exc.LDAPEntryAlreadyExistsResult:
                     existing = self._find(conn, name) or dn  # lost a race: reset instead
-            conn.modify(
-                existing,
-                {"unicodePwd": [(MODIFY_REPLACE, [encode_unicode_pwd(account.one_time_password)])]},
-            )
+            # ldap3's Active Directory password reset (unicodePwd replace, no old password).
+            conn.extend.microsoft.modify_password(existing, account.one_time_password)
 
     def delete_computer(self, name: str, domain: str, ou: str | None) -> bool:
         name = validate_computer_name(name)
