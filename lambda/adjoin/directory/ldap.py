@@ -107,7 +107,7 @@ class LdapDirectory:
         port: int | None = None,
         timeout: float = 10.0,
     ) -> None:
-        hosts = [s.strip() for s in servers.split(",")] if isinstance(servers, str) else servers
+        hosts = servers.split(",") if isinstance(servers, str) else servers
         self._hosts = [h for h in (s.strip() for s in hosts) if h]
         if not self._hosts:
             raise DirectoryError("no LDAP server configured", reason="directory_config")
