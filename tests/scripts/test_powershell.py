@@ -45,11 +45,6 @@ def join_document_parameters() -> set[str]:
     return names
 
 
-def test_there_are_windows_scripts_to_check() -> None:
-    assert JOIN in SCRIPTS
-    assert LEAVE in SCRIPTS
-
-
 @pytest.mark.parametrize("script", SCRIPTS, ids=ids(SCRIPTS))
 def test_script_parses_without_errors(script: Path) -> None:
     problems = pscheck.syntax_errors(script.read_text(encoding="utf-8"))
