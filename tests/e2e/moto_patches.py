@@ -30,7 +30,7 @@ import moto.dynamodb.models as ddb_models
 from moto.awslambda.models import LambdaBackend
 from moto.core.responses import ActionResult
 from moto.ds.exceptions import EntityAlreadyExistsException
-from moto.ds.models import DirectoryServiceBackend, ds_backends
+from moto.ds.models import DirectoryServiceBackend
 from moto.ds.responses import DirectoryServiceResponse
 from moto.dynamodb.models.table import Table
 from moto.ec2.models import ec2_backends
@@ -244,17 +244,8 @@ _FILTER_FIELDS = {
 }
 
 
-def _ec2_instances(account_id: str, region: str) -> list[Any]:
-    backend = ec2_backends[account_id][region]
-    return [i for r in backend.reservations.values() for i in r.instances]
-
-
-def _platform_type(instance: Any) -> str:
-    return "Windows" if (instance.platform or "").lower() == "windows" else "Linux"
-
-
 def _instance_information(instance: Any) -> dict[str, Any]:
-    windows = _platform_type(instance) == "Windows"
+    windows = (instance.platform or "").lower() == "windows"
     return {
         "InstanceId": instance.id,
         "PingStatus": "Online",
@@ -270,40 +261,17 @@ def _instance_information(instance: Any) -> dict[str, Any]:
     }
 
 
-def describe_instance_information_backend(
-    self: SimpleSystemManagerBackend, filters: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """AWS: every running managed instance (SSM agent registered) of the account and Region,
-    with its PingStatus and PlatformType. Here every running EC2 instance is managed and
-    Online, as if its agent had registered at launch."""
-    infos = [
-        _instance_information(i)
-        for i in _ec2_instances(self.account_id, self.region_name)
-        if i.state == "running"
-    ]
-    for flt in filters:
-        key, values = flt["Key"], set(flt.get("Values") or flt.get("valueSet") or [])
-        if key in _FILTER_FIELDS:
-            field = _FILTER_FIELDS[key]
-            infos = [i for i in infos if i[field] in values]
-        elif key.startswith("tag:"):
-            tag_key = key[4:]
-            tagged = {
-                i.id
-                for i in _ec2_instances(self.account_id, self.region_name)
-                if {t["key"]: t["value"] for t in i.get_tags()}.get(tag_key) in values
-            }
-            infos = [i for i in infos if i["InstanceId"] in tagged]
-    return infos
-
-
 def _describe_instance_information(self: SimpleSystemManagerResponse) -> ActionResult:
-    filters = list(self._get_param("Filters") or [])
-    filters += [
-        {"Key": f["key"], "Values": f["valueSet"]}
-        for f in self._get_param("InstanceInformationFilterList") or []
-    ]
-    infos = describe_instance_information_backend(self.ssm_backend, filters)
+    """AWS: every running managed instance (SSM agent registered) of the account and Region,
+    with its PingStatus and PlatformType, filterable by `Filters`. Here every running EC2
+    instance is managed and Online, as if its agent had registered at launch."""
+    backend = self.ssm_backend
+    running = ec2_backends[backend.account_id][backend.region_name].all_running_instances()
+    infos = [_instance_information(i) for i in running]
+    for flt in self._get_param("Filters") or []:
+        if flt["Key"] in _FILTER_FIELDS:
+            field, values = _FILTER_FIELDS[flt["Key"]], set(flt.get("Values") or [])
+            infos = [i for i in infos if i[field] in values]
     return ActionResult({"InstanceInformationList": infos})
 
 
@@ -349,13 +317,12 @@ def _list_command_invocations(self: SimpleSystemManagerResponse) -> ActionResult
     return ActionResult({"CommandInvocations": invocations})
 
 
-def _document_plugin(backend: SimpleSystemManagerBackend, name: str | None) -> str:
+def _first_step(backend: SimpleSystemManagerBackend, name: str | None) -> dict[str, Any]:
+    """The first of a document's mainSteps (its plugin: action and inputs), {} if unknown."""
     documents = backend._documents.get(name or "")
-    if documents is None:
-        return "aws:runShellScript"
-    content = documents.get_default_version().content_json or {}
-    steps = content.get("mainSteps") or []
-    return str(steps[0].get("action", "aws:runShellScript")) if steps else "aws:runShellScript"
+    content = documents.get_default_version().content_json if documents else None
+    steps = (content or {}).get("mainSteps") or [{}]
+    return dict(steps[0])
 
 
 def _status_event(command: Command, instance_id: str, status: str, region: str) -> dict[str, Any]:
@@ -400,14 +367,6 @@ def _agent_prefix(account_id: str, region: str, instance_id: str) -> list[str] |
     return list(agents[host]) if host in agents else None
 
 
-def _document_script(backend: SimpleSystemManagerBackend, name: str | None) -> str:
-    documents = backend._documents.get(name or "")
-    content = documents.get_default_version().content_json if documents else {}
-    steps = (content or {}).get("mainSteps") or [{}]
-    commands = steps[0].get("inputs", {}).get("runCommand", [])
-    return "\n".join(commands) if isinstance(commands, list) else str(commands)
-
-
 def _run_on_agent(
     backend: SimpleSystemManagerBackend,
     command: Command,
@@ -419,7 +378,8 @@ def _run_on_agent(
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "LANG": "C.UTF-8"}
     for name, values in command.parameters.items():
         env[f"SSM_{name}"] = values[0] if values else ""
-    script = _document_script(backend, command.document_name)
+    commands = _first_step(backend, command.document_name).get("inputs", {}).get("runCommand", [])
+    script = "\n".join(commands) if isinstance(commands, list) else str(commands)
     started = dt.datetime.now(dt.UTC)
     try:
         done = subprocess.run(
@@ -466,7 +426,7 @@ def _send_command(self: SimpleSystemManagerBackend, **kwargs: Any) -> Command:
     is the document's first step; the event travels the normal routing. Parameters are
     journaled by name only (values may hold a one-time password)."""
     command = _ORIGINAL_SEND_COMMAND(self, **kwargs)
-    plugin = _document_plugin(self, command.document_name)
+    plugin = str(_first_step(self, command.document_name).get("action", "aws:runShellScript"))
     for inv in command.invocations:
         inv["PluginName"] = plugin
     journal(
@@ -557,12 +517,6 @@ def create_computer_backend(
         password_given=bool(password),
     )
     return computer
-
-
-def computers_of(account_id: str, region: str) -> dict[str, dict[str, Any]]:
-    """The computers created in one account and Region (for tests in the same process)."""
-    backend = ds_backends[account_id][region]
-    return dict(backend.__dict__.get(_COMPUTERS_ATTR, {}))
 
 
 def _create_computer(self: DirectoryServiceResponse) -> ActionResult:
