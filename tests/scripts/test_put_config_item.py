@@ -167,14 +167,26 @@ def test_missing_required_argument_exits_2(capsys: pytest.CaptureFixture[str]) -
     assert "--account-id" in capsys.readouterr().err
 
 
+#: build_item's required arguments (the library entry point: no argparse protects it)
+BUILD_ARGS: dict[str, Any] = {
+    "account": ACCOUNT,
+    "join_user_name": "adjoin",
+    "password_param_name": "/p",
+    "domain": "corp.example.com",
+    "dns_ip1": "10.0.0.10",
+    "dns_ip2": "10.0.1.10",
+}
+
+
 def test_build_item_validates_without_the_cli() -> None:
     item = build_item(
-        account=ACCOUNT,
-        join_user_name="adjoin@corp.example.com",
-        password_param_name="arn:aws:secretsmanager:eu-west-1:111122223333:secret:ad-join-AbCdEf",
-        domain="corp.example.com",
-        dns_ip1="10.0.0.10",
-        dns_ip2="10.0.1.10",
+        **{
+            **BUILD_ARGS,
+            "join_user_name": "adjoin@corp.example.com",
+            "password_param_name": (
+                "arn:aws:secretsmanager:eu-west-1:111122223333:secret:ad-join-AbCdEf"
+            ),
+        },
         assume_role_arn=ROLE,
         directory_adapter="ds",
         directory="d-0123456789",
@@ -184,14 +196,7 @@ def test_build_item_validates_without_the_cli() -> None:
     assert item["directoryId"] == "d-0123456789"
     assert "computerOU" not in item
     with pytest.raises(ValueError, match="IPv4"):
-        build_item(
-            account=ACCOUNT,
-            join_user_name="adjoin",
-            password_param_name="/p",
-            domain="corp.example.com",
-            dns_ip1="10.0.0.1",
-            dns_ip2="10.0.0",
-        )
+        build_item(**{**BUILD_ARGS, "dns_ip2": "10.0.0"})
 
 
 @pytest.mark.parametrize(
@@ -205,15 +210,6 @@ def test_build_item_validates_without_the_cli() -> None:
 def test_build_item_refuses_what_the_engine_would_refuse(
     field: str, value: str, message: str
 ) -> None:
-    # build_item is the library entry point: no argparse choices protect it, the engine's
-    # parse_account_item does.
+    # no argparse choices protect build_item: the engine's parse_account_item does
     with pytest.raises(ValueError, match=message):
-        build_item(
-            account=ACCOUNT,
-            join_user_name="adjoin",
-            password_param_name="/p",
-            domain="corp.example.com",
-            dns_ip1="10.0.0.1",
-            dns_ip2="10.0.0.2",
-            **{field: value},
-        )
+        build_item(**BUILD_ARGS, **{field: value})
