@@ -360,18 +360,16 @@ class SambaDomain:
             [tool, "-H", str(self.samba_dir / "private" / "sam.ldb"), *rest], check=check
         )
 
-    def computer_exists(self, name: str) -> bool:
-        out = self.ldb(
-            "ldbsearch", f"(sAMAccountName={name}$)", "dn", "--scope=sub", "-b", self.base_dn
-        ).stdout
-        return "dn: " in out
-
     def computer_dn(self, name: str) -> str | None:
+        """DN of the computer NAME$ anywhere in the domain (ldbsearch's default scope: sub)."""
         out = self.ldb("ldbsearch", f"(sAMAccountName={name}$)", "dn", "-b", self.base_dn).stdout
         for line in out.splitlines():
             if line.startswith("dn: "):
                 return line[4:]
         return None
+
+    def computer_exists(self, name: str) -> bool:
+        return self.computer_dn(name) is not None
 
     def process_pids(self) -> list[int]:
         pids = self.dc.pids()
@@ -507,6 +505,7 @@ class SambaDomain:
             [
                 "req",
                 "-x509",
+                *ec,
                 "-keyout",
                 "ca.key",
                 "-out",
@@ -537,7 +536,6 @@ class SambaDomain:
                 "ext",
             ],
         ]
-        steps[0][2:2] = ec
         for step in steps:
             subprocess.run(["openssl", *step], check=True, capture_output=True, cwd=tls)
         (tls / "key.pem").chmod(0o600)
