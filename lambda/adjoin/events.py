@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from adjoin.errors import PermanentError
-from adjoin.naming import is_instance_id
+from adjoin.naming import is_account_id, is_instance_id
 
 EC2_SOURCE = "aws.ec2"
 EC2_DETAIL_TYPE = "EC2 Instance State-change Notification"
 SSM_SOURCE = "aws.ssm"
 SSM_DETAIL_TYPE = "EC2 Command Invocation Status-change Notification"
 HANDLED_STATES = ("running", "terminated")
-_ACCOUNT_RE = re.compile(r"^\d{12}$")
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _COMMAND_ID_RE = re.compile(r"^[0-9a-fA-F-]{36}$")
 _MAX_FIELD = 256
@@ -95,7 +94,7 @@ def parse_event(body: str) -> Event:
     if not isinstance(detail, dict):
         raise MalformedEvent("event has no detail object")
     account = _text(event, "account", "account")
-    if not _ACCOUNT_RE.fullmatch(account):
+    if not is_account_id(account):
         raise MalformedEvent("account is not a 12-digit account id")
     region = _text(event, "region", "region")
     if not _REGION_RE.fullmatch(region):

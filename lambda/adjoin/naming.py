@@ -1,4 +1,5 @@
-"""Deterministic computer names derived from the instance id (docs/contracts.md)."""
+"""Deterministic computer names derived from the instance id (docs/contracts.md), and the
+id formats the engine checks."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 MAX_NAME_LENGTH = 15  # NetBIOS limit
 _PREFIX_RE = re.compile(r"^[A-Z0-9]{1,4}$")
 _INSTANCE_ID_RE = re.compile(r"^i-([0-9a-f]{8}|[0-9a-f]{17})$")
+_ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
 
 
 def validate_prefix(prefix: str) -> str:
@@ -20,6 +22,11 @@ def validate_prefix(prefix: str) -> str:
 def is_instance_id(value: str) -> bool:
     """True for an EC2 instance id (`i-` and 8 or 17 lower-case hex digits)."""
     return bool(_INSTANCE_ID_RE.fullmatch(value))
+
+
+def is_account_id(value: str) -> bool:
+    """True for an AWS account id (12 digits)."""
+    return bool(_ACCOUNT_ID_RE.fullmatch(value))
 
 
 def computer_name(instance_id: str, prefix: str = "EC2") -> str:

@@ -7,11 +7,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from adjoin.naming import validate_prefix
+from adjoin.naming import is_account_id, validate_prefix
 
 JOIN_ADAPTERS = ("ds", "ldap")
 LEAVE_ADAPTERS = ("ldap", "ad_tools_host", "none")
-_ACCOUNT_RE = re.compile(r"^\d{12}$")
 _TAG_RE = re.compile(r"^[^=]{1,128}=.{0,256}$")
 
 
@@ -58,24 +57,26 @@ class Settings:
                 problems.append(f"{name} is required")
             return value
 
-        def optional(name: str, default: str) -> str:
-            return env.get(name, "").strip() or default
+        def optional(field: str) -> str:
+            """The variable named like the field (upper case), else the field's default."""
+            return env.get(field.upper(), "").strip() or getattr(cls, field)
 
-        def integer(name: str, default: int, low: int, high: int) -> int:
-            raw = optional(name, str(default))
+        def integer(field: str, low: int, high: int) -> int:
+            name, default = field.upper(), getattr(cls, field)
+            raw = env.get(name, "").strip() or str(default)
             try:
                 value = int(raw)
             except ValueError:
                 problems.append(f"{name} must be an integer, got {raw!r}")
-                return default
+                return int(default)
             if not low <= value <= high:
                 problems.append(f"{name} must be between {low} and {high}, got {value}")
             return value
 
         hub = required("HUB_ACCOUNT_ID")
-        if hub and not _ACCOUNT_RE.fullmatch(hub):
+        if hub and not is_account_id(hub):
             problems.append(f"HUB_ACCOUNT_ID must be a 12-digit account id, got {hub!r}")
-        region = optional("DIRECTORY_REGION", env.get("AWS_REGION", "").strip())
+        region = env.get("DIRECTORY_REGION", "").strip() or env.get("AWS_REGION", "").strip()
         if not region:
             problems.append("DIRECTORY_REGION is required when AWS_REGION is not set")
         settings = cls(
@@ -85,17 +86,17 @@ class Settings:
             queue_url=required("QUEUE_URL"),
             dlq_url=required("DLQ_URL"),
             directory_region=region,
-            spoke_role_name=optional("SPOKE_ROLE_NAME", "ad-join-spoke"),
-            linux_join_document=optional("LINUX_JOIN_DOCUMENT", "ad-join-linux-join"),
-            windows_join_document=optional("WINDOWS_JOIN_DOCUMENT", "ad-join-windows-join"),
-            leave_document=optional("LEAVE_DOCUMENT", "ad-join-leave"),
-            ad_tools_host_tag=optional("AD_TOOLS_HOST_TAG", "adToolsHost=true"),
-            directory_adapter=optional("DIRECTORY_ADAPTER", "ds"),
-            leave_adapter=optional("LEAVE_ADAPTER", "ad_tools_host"),
-            computer_name_prefix=optional("COMPUTER_NAME_PREFIX", "EC2"),
-            config_cache_ttl_seconds=integer("CONFIG_CACHE_TTL_SECONDS", 60, 0, 86400),
-            retry_base_seconds=integer("RETRY_BASE_SECONDS", 30, 1, 900),
-            retry_max_seconds=integer("RETRY_MAX_SECONDS", 3600, 1, 14 * 86400),
+            spoke_role_name=optional("spoke_role_name"),
+            linux_join_document=optional("linux_join_document"),
+            windows_join_document=optional("windows_join_document"),
+            leave_document=optional("leave_document"),
+            ad_tools_host_tag=optional("ad_tools_host_tag"),
+            directory_adapter=optional("directory_adapter"),
+            leave_adapter=optional("leave_adapter"),
+            computer_name_prefix=optional("computer_name_prefix"),
+            config_cache_ttl_seconds=integer("config_cache_ttl_seconds", 0, 86400),
+            retry_base_seconds=integer("retry_base_seconds", 1, 900),
+            retry_max_seconds=integer("retry_max_seconds", 1, 14 * 86400),
         )
         if settings.directory_adapter not in JOIN_ADAPTERS:
             problems.append(
