@@ -59,7 +59,9 @@ validate_name() {
 
 validate_params() {
   local label='[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
-  local ipv4='^((25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])$'
+  # No leading zeros (glibc reads "010" as octal or refuses it): the SSM document's pattern.
+  local octet='(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
+  local ipv4="^($octet\.){3}$octet\$"
   local dn_re=$'^[A-Za-z]+=[^"\\`\n]+$'
   validate_name
   [[ $DOMAIN =~ ^($label\.)+$label$ ]] || die "$EXIT_PARAMS" "domain name '$DOMAIN' is not a DNS name"

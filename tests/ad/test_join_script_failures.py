@@ -26,6 +26,7 @@ def fresh(samba_domain: SambaDomain) -> Namespace:
         ({"SSM_domainName": "not a domain"}, "is not a DNS name"),
         ({"SSM_adGroupName": "bad;group"}, "must be 1-64 characters"),
         ({"SSM_dnsIP1": "10.0.0.300"}, "is not an IPv4 address"),
+        ({"SSM_dnsIP2": "10.0.0.01"}, "is not an IPv4 address"),
         ({"SSM_computerOU": 'OU=x"; rm -rf /'}, "is not a distinguished name"),
         ({"SSM_oneTimePassword": ""}, "one-time password is empty"),
     ],
