@@ -277,23 +277,17 @@ def sink_parameters(source: str) -> dict[str, set[str]]:
             for node in _walk(body):
                 if node.type == "pipeline" and _is_output_pipeline(node):
                     found |= {_variable_name(v) for v in _variables(node)}
-                if node.type == "command":
-                    for callee, callee_body in _calls_to(node, bodies):
-                        del callee_body
-                        for parameter, argument in _arguments(node):
-                            if parameter is None or parameter in sinks[callee]:
-                                found |= {_variable_name(v) for v in _variables(argument)}
+            for command, name in _commands(body):
+                callee = name.lower()
+                if callee not in sinks:
+                    continue
+                for parameter, argument in _arguments(command):
+                    if parameter is None or parameter in sinks[callee]:
+                        found |= {_variable_name(v) for v in _variables(argument)}
             if not found <= sinks[function]:
                 sinks[function] |= found
                 changed = True
     return sinks
-
-
-def _calls_to(command: Node, bodies: dict[str, Node]) -> list[tuple[str, Node]]:
-    name = next((c for c in command.children if c.type == "command_name"), None)
-    if name is None or _text(name).lower() not in bodies:
-        return []
-    return [(_text(name).lower(), bodies[_text(name).lower()])]
 
 
 def secret_output_problems(source: str) -> list[str]:
