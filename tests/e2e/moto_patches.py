@@ -96,18 +96,11 @@ _ORIGINAL_SEND_TO_TARGETS = Rule.send_to_targets
 
 def _iso_time(value: Any) -> Any:
     """EventBridge delivers `time` as ISO 8601 UTC without fractions; moto keeps epoch floats."""
-    if isinstance(value, int | float) or (isinstance(value, str) and _is_number(value)):
-        moment = dt.datetime.fromtimestamp(float(value), tz=dt.UTC)
-        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return value
-
-
-def _is_number(text: str) -> bool:
     try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return value
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _delivered_event(target: dict[str, Any], event: dict[str, Any]) -> Any:
