@@ -44,6 +44,8 @@ MAX_WORKERS = 64
 
 # outcome kinds
 ACK, RETRY, REJECT = "ack", "retry", "reject"
+#: the state a `running` event that does not join records, by decision
+_RECORDED_STATUS = {Action.SKIP: d.SKIPPED, Action.RETRY: d.PENDING, Action.REJECT: d.FAILED}
 
 
 @dataclass
@@ -279,32 +281,16 @@ class Engine:
                         attributes=attrs,
                         claim=True,
                     )
-                elif dec.action is Action.RETRY:
+                else:  # skipped, pending (a retry) or failed (a reject): record why
+                    status = _RECORDED_STATUS[dec.action]
+                    why = () if dec.action is Action.SKIP else (("lastError", dec.detail),)
                     t = Transition(
                         ev.instance_id,
-                        d.PENDING,
+                        status,
                         dec.reason,
                         "joinable",
                         now,
-                        attributes=(*common, ("lastError", dec.detail)),
-                    )
-                elif dec.action is Action.SKIP:
-                    t = Transition(
-                        ev.instance_id,
-                        d.SKIPPED,
-                        dec.reason,
-                        "joinable",
-                        now,
-                        attributes=common,
-                    )
-                else:  # REJECT of a known instance: record why
-                    t = Transition(
-                        ev.instance_id,
-                        d.FAILED,
-                        dec.reason,
-                        "joinable",
-                        now,
-                        attributes=(*common, ("lastError", dec.detail)),
+                        attributes=(*common, *why),
                     )
                 transitions[ev.instance_id] = (t, item)
             elif isinstance(ev, CommandStatusEvent):

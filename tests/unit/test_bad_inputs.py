@@ -169,6 +169,7 @@ def test_hostile_ad_group_tags_are_never_sent(
     assert fake.sent_commands() == [] and fake.created == []
     item = world.state(iid)
     assert item is not None and item["status"] == "failed"
+    assert item["lastError"].startswith("adGroupName tag must be")
     if group.strip():
         assert group not in json.dumps(dead["MessageAttributes"])
 

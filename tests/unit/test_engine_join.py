@@ -248,6 +248,7 @@ def test_skips_send_nothing_and_record_skipped(  # noqa: PLR0917
     assert fake.created == [] and fake.sent_commands() == []
     item = world.state(iid)
     assert item is not None and item["status"] == "skipped"
+    assert "lastError" not in item  # a skip is no error
     assert item["history"][-1]["reason"] == reason
     assert recorder.metrics["Skipped"] == 1
 
