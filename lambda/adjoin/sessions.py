@@ -45,18 +45,18 @@ class SessionCache:
         self._clock = clock
         self._lock = threading.RLock()
         self._sessions: dict[str, tuple[float, boto3.Session]] = {}
-        self._clients: dict[tuple[str, str, str, float], Any] = {}
+        self._hub_clients: dict[tuple[str, str], Any] = {}
         self._spoke_clients: dict[tuple[str, str, str], tuple[boto3.Session, Any]] = {}
         self._sts: Any = None
 
     def hub_client(self, service: str, region: str) -> Any:
         with self._lock:
-            key = ("hub", region, service, 0.0)
-            if key not in self._clients:
-                self._clients[key] = self._base.client(
+            key = (region, service)
+            if key not in self._hub_clients:
+                self._hub_clients[key] = self._base.client(
                     service, region_name=region, config=CLIENT_CONFIG
                 )
-            return self._clients[key]
+            return self._hub_clients[key]
 
     def _session(self, account_id: str, role_arn: str) -> tuple[float, boto3.Session]:
         now = self._clock()

@@ -95,6 +95,9 @@ def test_hub_account_never_assumes_a_role(aws_env: None) -> None:
     cache._sts = sts
     client = cache.client("ec2", fakes.HUB, "eu-west-1", "")
     assert cache.client("ec2", fakes.HUB, "eu-west-1", "") is client
+    assert cache.hub_client("ec2", "eu-west-1") is client
+    assert cache.hub_client("ec2", "us-west-2") is not client  # one client per Region
+    assert cache.hub_client("ssm", "eu-west-1") is not client  # and per service
     assert sts.calls == 0
 
 
