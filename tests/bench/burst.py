@@ -65,23 +65,31 @@ def run(instances: int, latency_ms: float, batch_size: int) -> dict[str, Any]:
         # interleave the account-Regions as a real queue would
         bodies.sort(key=lambda b: b["detail"]["instance-id"])
         records = [fakes.sqs_record(b) for b in bodies]
+
+        def drive(records: list[dict[str, Any]]) -> tuple[int, float, dict[Any, int]]:
+            """Batch failures, wall seconds and calls of handling the records in batches."""
+            fake.calls.clear()
+            fake.latency = latency_ms / 1000.0
+            failures = 0
+            start = time.perf_counter()
+            for first in range(0, len(records), batch_size):
+                batch = {"Records": records[first : first + batch_size]}
+                failures += len(handler.lambda_handler(batch, None)["batchItemFailures"])
+            wall = time.perf_counter() - start
+            fake.latency = 0.0
+            return failures, wall, dict(sorted(fake.calls.items()))
+
+        def in_status(status: str) -> int:
+            return sum(
+                1
+                for b in bodies
+                if (world.state(b["detail"]["instance-id"]) or {}).get("status") == status
+            )
+
         handler.reset()
-        fake.calls.clear()
         fake.requests.clear()
-        fake.latency = latency_ms / 1000.0
-        failures = 0
-        start = time.perf_counter()
-        for first in range(0, len(records), batch_size):
-            batch = {"Records": records[first : first + batch_size]}
-            failures += len(handler.lambda_handler(batch, None)["batchItemFailures"])
-        wall = time.perf_counter() - start
-        fake.latency = 0.0
-        calls = dict(sorted(fake.calls.items()))
-        joined = sum(
-            1
-            for b in bodies
-            if (world.state(b["detail"]["instance-id"]) or {}).get("status") == "joining"
-        )
+        failures, wall, calls = drive(records)
+        joined = in_status("joining")
         # informational, same warm container: the status events that follow (state joined,
         # adComputerName tag)
         status_records = []
@@ -102,20 +110,9 @@ def run(instances: int, latency_ms: float, batch_size: int) -> dict[str, Any]:
                 document=document,
             )
             status_records.append(fakes.sqs_record(event))
-        fake.calls.clear()
-        fake.latency = latency_ms / 1000.0
-        status_start = time.perf_counter()
-        for first in range(0, len(status_records), batch_size):
-            batch = {"Records": status_records[first : first + batch_size]}
-            failures += len(handler.lambda_handler(batch, None)["batchItemFailures"])
-        status_wall = time.perf_counter() - status_start
-        fake.latency = 0.0
-        status_calls = dict(sorted(fake.calls.items()))
-        recorded = sum(
-            1
-            for b in bodies
-            if (world.state(b["detail"]["instance-id"]) or {}).get("status") == "joined"
-        )
+        status_failures, status_wall, status_calls = drive(status_records)
+        failures += status_failures
+        recorded = in_status("joined")
         handler.reset()
     total = sum(calls.values())
     return {
