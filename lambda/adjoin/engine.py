@@ -436,7 +436,7 @@ class Engine:
         item.leave_started = True
         if not applied:
             item.decision = d.decide_terminated(d.LEFT)
-            item.finish(ACK, "already_left", "instance already left", "Skipped")
+            item.finish(ACK, item.decision.reason, item.decision.detail, "Skipped")
             return
         item.decision = d.decide_terminated(old_status)
         name = str((old or {}).get("computerName") or "") or computer_name(
