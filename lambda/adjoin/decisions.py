@@ -141,6 +141,11 @@ def decide_terminated(old_status: str | None) -> Decision:
     return Decision(Action.LEAVE, "leave")
 
 
+def join_document(platform: str | None, linux_document: str, windows_document: str) -> str:
+    """The join document for a platform (the inverse of join_document_platform)."""
+    return windows_document if platform == "windows" else linux_document
+
+
 def join_document_platform(
     document_name: str, linux_document: str, windows_document: str
 ) -> str | None:

@@ -380,10 +380,8 @@ class Engine:
             directory.create_computer(
                 ComputerAccount(item.name, config.dns_name, config.computer_ou, password)
             )
-            document = (
-                self.settings.windows_join_document
-                if dec.platform == "windows"
-                else self.settings.linux_join_document
+            document = d.join_document(
+                dec.platform, self.settings.linux_join_document, self.settings.windows_join_document
             )
             parameters = {
                 "computerName": item.name,

@@ -175,3 +175,16 @@ def test_retry_exhausted_counts_from_the_first_send() -> None:
     sent = 1_000_000
     assert not d.retry_exhausted(sent, sent + 3_000_000, 600, 3600)  # 3000 + 600 = 3600
     assert d.retry_exhausted(sent, sent + 3_000_001, 600, 3600)
+
+
+@pytest.mark.parametrize(("platform", "expected"), [("windows", "win-doc"), ("linux", "lin-doc")])
+def test_join_document_is_the_inverse_of_join_document_platform(
+    platform: str, expected: str
+) -> None:
+    assert d.join_document(platform, "lin-doc", "win-doc") == expected
+    assert (
+        d.join_document_platform(
+            f"arn:aws:ssm:eu-west-1:1:document/{expected}", "lin-doc", "win-doc"
+        )
+        == platform
+    )
