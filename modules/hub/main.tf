@@ -13,7 +13,6 @@ locals {
 
   directory_region = coalesce(var.directory.region, local.region)
 
-  event_bus_name         = "${var.name_prefix}-bus"
   queue_name             = "${var.name_prefix}-queue"
   dlq_name               = "${var.name_prefix}-dlq"
   function_name          = var.name_prefix
@@ -33,7 +32,6 @@ locals {
   # ARNs built from names, so every policy document is known at plan time (reviewable in the
   # plan, checked by the plan tests) and the queue, key and spoke topics need no cycle.
   lambda_role_arn = "arn:${local.partition}:iam::${var.account_id}:role/${local.lambda_role_name}"
-  rule_arns       = [for r in ["ec2-state", "ssm-command"] : "arn:${local.partition}:events:${local.region}:${var.account_id}:rule/${local.event_bus_name}/${var.name_prefix}-${r}"]
   queue_arn       = "arn:${local.partition}:sqs:${local.region}:${var.account_id}:${local.queue_name}"
   dlq_arn         = "arn:${local.partition}:sqs:${local.region}:${var.account_id}:${local.dlq_name}"
   # The URLs AWS gives these queues, so the Lambda environment is known (and reviewable) at plan.

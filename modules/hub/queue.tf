@@ -33,7 +33,7 @@ data "aws_iam_policy_document" "queue" {
     condition {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
-      values   = local.rule_arns
+      values   = module.event_bus.rule_arns
     }
   }
 

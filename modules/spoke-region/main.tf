@@ -13,12 +13,10 @@ data "aws_region" "hub" {
 locals {
   partition             = data.aws_partition.current.partition
   region                = data.aws_region.current.name
-  event_bus_name        = "${var.name_prefix}-bus"
   topic_name            = "${var.name_prefix}-events"
   linux_join_document   = "${var.name_prefix}-linux-join"
   windows_join_document = "${var.name_prefix}-windows-join"
 
   # ARNs built from names so the policy documents are known at plan time.
   topic_arn = "arn:${local.partition}:sns:${local.region}:${var.account_id}:${local.topic_name}"
-  rule_arns = [for r in ["ec2-state", "ssm-command"] : "arn:${local.partition}:events:${local.region}:${var.account_id}:rule/${local.event_bus_name}/${var.name_prefix}-${r}"]
 }

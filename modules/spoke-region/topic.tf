@@ -27,7 +27,7 @@ data "aws_iam_policy_document" "topic" {
     condition {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
-      values   = local.rule_arns
+      values   = module.event_bus.rule_arns
     }
   }
 }

@@ -12,6 +12,10 @@ locals {
   partition      = data.aws_partition.current.partition
   event_bus_name = "${var.name_prefix}-bus"
   event_bus_arn  = "arn:${local.partition}:events:${data.aws_region.current.name}:${var.account_id}:event-bus/${local.event_bus_name}"
+  rule_names     = { ec2_state = "${var.name_prefix}-ec2-state", ssm_command = "${var.name_prefix}-ssm-command" }
+  # Built from names so the callers' target policies (queue, topic) are known at plan time and
+  # need no reference to the rules (which reference the target: a cycle).
+  rule_arns = [for name in values(local.rule_names) : "arn:${local.partition}:events:${data.aws_region.current.name}:${var.account_id}:rule/${local.event_bus_name}/${name}"]
 }
 
 resource "aws_cloudwatch_event_bus" "this" {

@@ -8,7 +8,7 @@ module "event_patterns" {
 }
 
 resource "aws_cloudwatch_event_rule" "ec2_state" {
-  name           = "${var.name_prefix}-ec2-state"
+  name           = local.rule_names.ec2_state
   description    = "EC2 instances reaching running or terminated, forwarded by the spokes"
   event_bus_name = aws_cloudwatch_event_bus.this.name
   event_pattern  = module.event_patterns.ec2_state_pattern
@@ -16,7 +16,7 @@ resource "aws_cloudwatch_event_rule" "ec2_state" {
 }
 
 resource "aws_cloudwatch_event_rule" "ssm_command" {
-  name           = "${var.name_prefix}-ssm-command"
+  name           = local.rule_names.ssm_command
   description    = "Status changes of the join documents' Run Command invocations, forwarded by the spokes"
   event_bus_name = aws_cloudwatch_event_bus.this.name
   event_pattern  = module.event_patterns.ssm_command_pattern
