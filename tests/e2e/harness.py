@@ -186,6 +186,7 @@ class Aws:
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
         self._sessions: dict[str, boto3.Session] = {}
+        self._clients: dict[tuple[str, str, str], Any] = {}
 
     def session(self, account: str = HUB_ACCOUNT) -> boto3.Session:
         if account not in self._sessions:
@@ -206,9 +207,14 @@ class Aws:
         return self._sessions[account]
 
     def client(self, service: str, account: str = HUB_ACCOUNT, region: str = HUB_REGION) -> Any:
-        return self.session(account).client(
-            service, region_name=region, endpoint_url=self.endpoint, config=BOTO_CONFIG
-        )
+        """One client per service, account and Region, built on first use (callers ask per
+        instance and per poll; building a client costs more than the call it makes)."""
+        key = (service, account, region)
+        if key not in self._clients:
+            self._clients[key] = self.session(account).client(
+                service, region_name=region, endpoint_url=self.endpoint, config=BOTO_CONFIG
+            )
+        return self._clients[key]
 
 
 # ------------------------------------------------------------------------------- terraform

@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -336,13 +337,16 @@ class Scenario:
     def _say(self, text: str) -> None:
         self.echo(f"[{time.time() - self.t0:6.1f}s] {text}")
 
-    def state_items(self) -> dict[str, dict[str, Any]]:
-        table = (
+    @cached_property
+    def _state_table(self) -> Any:
+        return (
             self.aws.session()
             .resource("dynamodb", region_name=HUB_REGION, endpoint_url=self.aws.endpoint)
             .Table(self.out["state_table_name"])
         )
-        return {item["instanceId"]: item for item in table.scan()["Items"]}
+
+    def state_items(self) -> dict[str, dict[str, Any]]:
+        return {item["instanceId"]: item for item in self._state_table.scan()["Items"]}
 
     def dlq_messages(self) -> list[dict[str, Any]]:
         sqs = self.aws.client("sqs")
