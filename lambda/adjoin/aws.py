@@ -3,14 +3,24 @@ classification of AWS errors into transient and permanent ones."""
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ReadTimeoutError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+from botocore.parsers import ResponseParserError
 
 from adjoin.decisions import InstanceInfo, platform_of
 from adjoin.errors import AdJoinError, PermanentError, TransientError
@@ -87,6 +97,8 @@ def classify(exc: BaseException, what: str) -> AdJoinError:
         return PermanentError(f"{what}: {code}", reason="aws_error")
     if isinstance(exc, ConnectionError | ReadTimeoutError | BotoCoreError):
         return TransientError(f"{what}: {type(exc).__name__}", reason="aws_unreachable")
+    if isinstance(exc, ResponseParserError):  # e.g. a 5xx page of a proxy: try again later
+        return TransientError(f"{what}: {type(exc).__name__}", reason="aws_unreadable_answer")
     return PermanentError(f"{what}: {type(exc).__name__}", reason="internal_error")
 
 
@@ -151,11 +163,60 @@ class Ec2Adapter:
         return sorted(found)
 
 
-class SsmAdapter:
-    """DescribeInstanceInformation and SendCommand in one account and Region."""
+#: botocore errors raised before a request was sent: retrying them cannot run a command twice
+_NOT_SENT = (EndpointConnectionError, ConnectTimeoutError)
+#: SendCommand attempts for answers that prove the command was not accepted (throttling)
+SEND_ATTEMPTS = 3
+#: how the adapters wait between such attempts (the chaos harness replaces it)
+retry_sleep: Callable[[float], None] = time.sleep
+#: commands that will not change any more (ListCommandInvocations statuses)
+FINAL_COMMAND_STATUSES = frozenset(
+    {
+        "Success",
+        "Failed",
+        "TimedOut",
+        "Cancelled",
+        "DeliveryTimedOut",
+        "ExecutionTimedOut",
+        "Undeliverable",
+        "Terminated",
+        "InvalidPlatform",
+        "AccessDenied",
+    }
+)
 
-    def __init__(self, client: Any) -> None:
+
+def _not_accepted(exc: BaseException) -> bool:
+    """True when the answer proves the service did not run the request: a 4xx throttling
+    answer, or a connection that was never made. A 5xx or a lost answer proves nothing."""
+    if isinstance(exc, _NOT_SENT):
+        return True
+    return (
+        isinstance(exc, ClientError)
+        and 400 <= http_status(exc) < 500
+        and error_code(exc) in THROTTLING_CODES
+    )
+
+
+def iso_ms(epoch_ms: int) -> str:
+    """ISO 8601 UTC with seconds, as SSM's InvokedAfter filter takes it."""
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class SsmAdapter:
+    """DescribeInstanceInformation, SendCommand and ListCommandInvocations in one account and
+    Region.
+
+    SendCommand is not idempotent (it has no client token), so it goes through `send_client`, a
+    client without botocore's retries: botocore would resend after a 5xx or a read timeout, and
+    the first command may have been accepted. `send` retries only answers that prove the
+    command was not accepted and raises `CommandUnconfirmed` for the others; the caller then
+    looks for the command (`find_commands`, by the marker in its comment) before it sends again.
+    """
+
+    def __init__(self, client: Any, send_client: Any | None = None) -> None:
         self._client = client
+        self._send_client = send_client or client
 
     def online(self, instance_ids: list[str]) -> set[str]:
         """The ids whose SSM agent reports Online (one call per 50 ids in the usual case)."""
@@ -180,14 +241,64 @@ class SsmAdapter:
         self, instance_id: str, document: str, parameters: dict[str, str], comment: str
     ) -> str:
         """Run the document on the instance; returns the command id."""
-        response = self._client.send_command(
-            InstanceIds=[instance_id],
-            DocumentName=document,
-            Parameters={key: [value] for key, value in parameters.items()},
-            Comment=comment[:100],
-            TimeoutSeconds=600,
-        )
-        return str(response["Command"]["CommandId"])
+        for attempt in range(SEND_ATTEMPTS):
+            try:
+                response = self._send_client.send_command(
+                    InstanceIds=[instance_id],
+                    DocumentName=document,
+                    Parameters={key: [value] for key, value in parameters.items()},
+                    Comment=comment[:100],
+                    TimeoutSeconds=600,
+                )
+            except Exception as exc:
+                if not _not_accepted(exc):
+                    if isinstance(exc, ClientError) and http_status(exc) < 500:
+                        raise  # a definite refusal (access denied, invalid instance, ...)
+                    raise CommandUnconfirmed(
+                        f"SendCommand {document}: {error_code(exc) or type(exc).__name__} "
+                        "(the command may have been accepted)",
+                        retry_after=retry_after(exc),
+                    ) from None
+                if attempt + 1 == SEND_ATTEMPTS:
+                    raise
+                retry_sleep(random.uniform(0, 0.2 * 2**attempt))  # noqa: S311 - jitter
+                continue
+            return str(response["Command"]["CommandId"])
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def find_commands(
+        self, instance_id: str, document: str, marker: str, after_ms: int
+    ) -> list[tuple[str, str]]:
+        """(command id, status) of the invocations of `document` on the instance since
+        `after_ms` whose comment holds `marker`, oldest first."""
+        kwargs: dict[str, Any] = {
+            "InstanceId": instance_id,
+            "Filters": [
+                {"key": "DocumentName", "value": document},
+                {"key": "InvokedAfter", "value": iso_ms(after_ms - 60_000)},
+            ],
+            "MaxResults": 50,
+        }
+        found: list[tuple[Any, str, str]] = []
+        while True:
+            response = self._client.list_command_invocations(**kwargs)
+            for inv in response.get("CommandInvocations", []):
+                if marker in str(inv.get("Comment", "")):
+                    found.append(
+                        (inv.get("RequestedDateTime"), str(inv["CommandId"]), str(inv["Status"]))
+                    )
+            token = response.get("NextToken")
+            if not token:
+                break
+            kwargs["NextToken"] = token
+        found.sort(key=lambda f: str(f[0]))
+        return [(command_id, status) for _, command_id, status in found]
+
+
+class CommandUnconfirmed(TransientError):
+    """SendCommand's answer was lost (5xx, timeout): the command may have been accepted."""
+
+    reason = "command_unconfirmed"
 
 
 class SecretReader:
@@ -312,17 +423,17 @@ class StateStore:
         }
 
     @staticmethod
-    def _old_status(item: dict[str, Any] | None) -> str | None:
+    def _plain(item: dict[str, Any] | None) -> dict[str, Any] | None:
         if not item:
             return None
-        status = item.get("status", {}).get("S")
-        return str(status) if status else None
+        des = TypeDeserializer()
+        return {k: des.deserialize(v) for k, v in item.items()}
 
-    def apply(self, transitions: list[Transition]) -> dict[str, tuple[bool, str | None]]:
+    def apply(self, transitions: list[Transition]) -> dict[str, tuple[bool, dict[str, Any] | None]]:
         """Apply the transitions (instance ids must be unique). Returns, per instance id,
-        (applied, old status when the condition refused it). A refused item does not stop the
-        others: the transaction is re-run without it."""
-        results: dict[str, tuple[bool, str | None]] = {}
+        (applied, the old item when the condition refused it, None if there was none). A
+        refused item does not stop the others: the transaction is re-run without it."""
+        results: dict[str, tuple[bool, dict[str, Any] | None]] = {}
         for part in chunks(transitions, 100):
             pending = list(part)
             while pending:
@@ -344,7 +455,7 @@ class StateStore:
                     for t, reason in zip(pending, reasons, strict=True):
                         code = reason.get("Code")
                         if code == "ConditionalCheckFailed":
-                            results[t.instance_id] = (False, self._old_status(reason.get("Item")))
+                            results[t.instance_id] = (False, self._plain(reason.get("Item")))
                         elif code in (None, "None"):
                             retry.append(t)
                         else:
@@ -356,32 +467,26 @@ class StateStore:
                 pending = []
         return results
 
-    def _apply_one(self, t: Transition) -> dict[str, tuple[bool, str | None]]:
-        request = self._update(t)
-        request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        try:
-            self._client.update_item(**request)
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
-            return {t.instance_id: (False, self._old_status(exc.response.get("Item")))}
-        return {t.instance_id: (True, None)}
+    def _apply_one(self, t: Transition) -> dict[str, tuple[bool, dict[str, Any] | None]]:
+        applied, old = self.update_returning_old(t, return_old=False)
+        return {t.instance_id: (applied, old)}
 
-    def update_returning_old(self, t: Transition) -> tuple[bool, dict[str, Any] | None]:
-        """One conditional write that also returns the old item (applied, old item)."""
+    def update_returning_old(
+        self, t: Transition, *, return_old: bool = True
+    ) -> tuple[bool, dict[str, Any] | None]:
+        """One conditional write: (applied, the old item). A refused write always returns the
+        old item (None if there was none); an applied one only with `return_old`."""
         request = self._update(t)
         request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        request["ReturnValues"] = "ALL_OLD"
-        des = TypeDeserializer()
+        if return_old:
+            request["ReturnValues"] = "ALL_OLD"
         try:
             response = self._client.update_item(**request)
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise
-            raw = exc.response.get("Item") or {}
-            return False, {k: des.deserialize(v) for k, v in raw.items()}
-        raw = response.get("Attributes") or {}
-        return True, {k: des.deserialize(v) for k, v in raw.items()} or None
+            return False, self._plain(exc.response.get("Item"))
+        return True, self._plain(response.get("Attributes"))
 
     def get(self, instance_id: str) -> dict[str, Any] | None:
         des = TypeDeserializer()

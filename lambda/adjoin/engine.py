@@ -26,17 +26,16 @@ from adjoin.aws import (
     StateStore,
     Transition,
     classify,
-    error_code,
 )
 from adjoin.config import AccountConfig, ConfigStore
 from adjoin.decisions import Action, Decision, InstanceInfo
-from adjoin.directory.base import ComputerAccount
 from adjoin.directory.factory import DirectoryFactory
 from adjoin.errors import AdJoinError, PermanentError, TransientError
 from adjoin.events import CommandStatusEvent, Event, InstanceStateEvent, parse_event
+from adjoin.join import JoinAttempt, JoinResult, JoinStep, retry_unavailable
 from adjoin.log import logger
 from adjoin.naming import computer_name
-from adjoin.passwords import one_time_password
+from adjoin.passwords import OtpDeriver
 from adjoin.sessions import SessionCache
 from adjoin.settings import Settings
 
@@ -75,6 +74,7 @@ class Item:
     old_item: dict[str, Any] | None = None
     command_id: str | None = None
     leave_started: bool = False
+    join: JoinResult | None = None  # what the join attempt did
     metrics: list[str] = field(default_factory=list)
 
     def ctx(self) -> dict[str, str]:
@@ -99,8 +99,32 @@ class Item:
             self.metrics.append(metric)
 
 
-def _now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _iso(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _delete(leaver: Any, name: str, config: AccountConfig) -> bool:
+    """Delete through the leave adapter; a synchronous one again while it is unavailable (the
+    `ad_tools_host` leave is a command: a lost answer is retried with the message)."""
+    if getattr(leaver, "asynchronous", False):
+        return bool(leaver.delete_computer(name, config.dns_name, config.computer_ou))
+    return retry_unavailable(
+        lambda _: bool(leaver.delete_computer(name, config.dns_name, config.computer_ou))
+    )
+
+
+def _status_before_leaving(old: dict[str, Any] | None) -> str | None:
+    """The status the instance had before its termination was first recorded: the old item's
+    status, or, if that is already `leaving` (an earlier attempt of the termination, or a
+    retried write whose first answer was lost), the status before the first `leaving` entry of
+    its history."""
+    if not old or old.get("status") != d.LEAVING:
+        return str(old["status"]) if old and "status" in old else None
+    statuses = [str(h.get("status")) for h in old.get("history") or [] if isinstance(h, dict)]
+    if d.LEAVING not in statuses:
+        return d.LEAVING
+    first = statuses.index(d.LEAVING)
+    return statuses[first - 1] if first > 0 else None
 
 
 def _int(value: Any, default: int) -> int:
@@ -124,6 +148,7 @@ class Engine:
         directories: DirectoryFactory,
         emit_metric: Callable[[str, int], None],
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        otp: OtpDeriver | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -133,6 +158,7 @@ class Engine:
         self.directories = directories
         self.emit_metric = emit_metric
         self.clock_ms = clock_ms
+        self.joins = JoinStep(settings, state, directories, otp)
         self._pool = ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="adjoin")
         self._lock = threading.Lock()
 
@@ -231,8 +257,12 @@ class Engine:
             or f"arn:aws:iam::{config.account_id}:role/{self.settings.spoke_role_name}"
         )
 
-    def _client(self, service: str, config: AccountConfig, region: str) -> Any:
-        return self.sessions.client(service, config.account_id, region, self._role_arn(config))
+    def _client(
+        self, service: str, config: AccountConfig, region: str, *, retries: bool = True
+    ) -> Any:
+        return self.sessions.client(
+            service, config.account_id, region, self._role_arn(config), retries
+        )
 
     def _describe_and_decide(self, items: list[Item]) -> None:
         groups: dict[tuple[str, str], list[Item]] = {}
@@ -297,7 +327,7 @@ class Engine:
 
     def _first_transitions(self, items: list[Item]) -> None:
         """Claims, pending/skipped/failed records and command results: one transaction."""
-        now = _now_iso()
+        now = _iso(self.clock_ms())
         transitions: dict[str, tuple[Transition, Item]] = {}
         for item in items:
             ev, dec = item.event, item.decision
@@ -363,14 +393,21 @@ class Engine:
                 self._fail(item, error)
             return
         for instance_id, (t, item) in transitions.items():
-            applied, old_status = results[instance_id]
+            applied, old = results[instance_id]
+            old_status = str(old["status"]) if old and "status" in old else None
             dec = item.decision
             assert dec is not None  # noqa: S101
             if isinstance(item.event, CommandStatusEvent):
-                if not applied:
+                if applied:
+                    item.metrics.append("JoinSucceeded" if t.status == d.JOINED else "JoinFailed")
+                elif old_status == t.status and (old or {}).get("commandId") == t.command_id:
+                    pass  # recorded by an earlier delivery (its answer was lost): tag again
+                elif old_status == d.JOINING and "commandId" not in (old or {}):
+                    # the join's own write of its command id has not happened yet (its answer
+                    # was lost, or it crashed): the status waits for it
+                    item.finish(RETRY, "command_not_recorded", "the join has not recorded it")
+                else:
                     item.finish(ACK, "stale_command_status", f"state is {old_status}")
-                    continue
-                item.metrics.append("JoinSucceeded" if t.status == d.JOINED else "JoinFailed")
                 continue  # tagging happens in _run_work
             if not applied:
                 refused = d.decide_claim_refused(old_status)
@@ -397,7 +434,10 @@ class Engine:
             try:
                 if dec.action is Action.JOIN and isinstance(ev, InstanceStateEvent):
                     directory = self.directories.joiner(config)
-                    ssm = SsmAdapter(self._client("ssm", config, ev.region))
+                    ssm = SsmAdapter(
+                        self._client("ssm", config, ev.region),
+                        self._client("ssm", config, ev.region, retries=False),
+                    )
                     jobs.append(functools.partial(self._join, item, directory, ssm))
                 elif dec.action is Action.LEAVE:
                     jobs.append(functools.partial(self._leave, item))
@@ -421,41 +461,29 @@ class Engine:
     def _join(self, item: Item, directory: Any, ssm: SsmAdapter) -> None:
         ev, dec, config = item.event, item.decision, item.config
         assert ev is not None and dec is not None and config is not None  # noqa: S101
-        password = one_time_password()
+        attempt = JoinAttempt(
+            instance_id=ev.instance_id,
+            name=item.name,
+            claim=item.message_id,
+            claimed_at_ms=item.sent_ms,
+            redelivered=item.receive_count > 1,
+            platform=dec.platform,
+            ad_group_name=dec.ad_group_name,
+            config=config,
+        )
+        item.join = JoinResult()
         try:
-            directory.create_computer(
-                ComputerAccount(item.name, config.dns_name, config.computer_ou, password)
-            )
-            document = d.join_document(
-                dec.platform, self.settings.linux_join_document, self.settings.windows_join_document
-            )
-            parameters = {
-                "computerName": item.name,
-                "oneTimePassword": password,
-                "domainName": config.dns_name,
-                "computerOU": config.computer_ou or "",
-                "adGroupName": dec.ad_group_name,
-                "dnsIP1": config.dns_ip1,
-                "dnsIP2": config.dns_ip2,
-            }
-            try:
-                item.command_id = ssm.send(
-                    ev.instance_id, document, parameters, f"ad-join {item.name}"
-                )
-            except Exception as exc:
-                error = classify(exc, f"SendCommand {document}")
-                if error_is_agent_offline(exc):
-                    error = TransientError(str(error), reason="agent_offline")
-                raise error from None
+            self.joins.run(attempt, directory, ssm, item.join)
         except AdJoinError as exc:
             self._fail(item, exc)
             return
         except Exception as exc:
             self._fail(item, classify(exc, "join"))
             return
+        item.command_id = item.join.command_id
         item.metrics.append("JoinRequested")
         logger.info(
-            "join command sent",
+            "join command found again" if item.join.resumed else "join command sent",
             extra={**item.ctx(), "computer_name": item.name, "command_id": item.command_id},
         )
 
@@ -467,7 +495,7 @@ class Engine:
             d.LEAVING,
             "terminated",
             "not_left",
-            _now_iso(),
+            _iso(self.clock_ms()),
             attributes=(("accountId", ev.account), ("region", ev.region)),
         )
         try:
@@ -475,14 +503,13 @@ class Engine:
         except Exception as exc:
             self._fail(item, classify(exc, "state UpdateItem"))
             return
-        old_status = str(old["status"]) if old and "status" in old else None
         item.old_item = old
         item.leave_started = True
         if not applied:
             item.decision = d.decide_terminated(d.LEFT)
             item.finish(ACK, item.decision.reason, item.decision.detail, "Skipped")
             return
-        item.decision = d.decide_terminated(old_status)
+        item.decision = d.decide_terminated(_status_before_leaving(old))
         name = str((old or {}).get("computerName") or "") or computer_name(
             ev.instance_id, self.settings.computer_name_prefix
         )
@@ -493,7 +520,7 @@ class Engine:
         try:
             leaver = self.directories.leaver(config)
             if leaver is not None:
-                deleted = leaver.delete_computer(name, config.dns_name, config.computer_ou)
+                deleted = _delete(leaver, name, config)
                 item.command_id = getattr(leaver, "last_command_id", None)
                 item.decision = Decision(Action.LEAVE, "deleted" if deleted else "already_absent")
             else:
@@ -515,39 +542,68 @@ class Engine:
             )
         item.finish(ACK, item.decision.reason if item.decision else "recorded")
 
+    def _join_transition(self, item: Item, now: str) -> Transition | None:
+        """The final write of a claimed join: its command id, its failure, or (a retry) that it
+        still owns the claim. `computerClaim` names the claim whose password the computer
+        object holds (adjoin.join)."""
+        ev = item.event
+        assert ev is not None  # noqa: S101
+        claimed = item.join is not None and item.join.computer_claimed
+        owner: tuple[tuple[str, Any], ...] = (
+            (("computerClaim", item.message_id),) if claimed else ()
+        )
+        if item.outcome is None and item.command_id:
+            attrs = (("commandId", item.command_id), *owner)
+            return Transition(
+                ev.instance_id,
+                d.JOINING,
+                "command_sent",
+                "owned",
+                now,
+                item.message_id,
+                attributes=attrs,
+                set_status=False,
+            )
+        if item.outcome and item.outcome.kind == REJECT:
+            # the claim ends; if its attempt ran, an object with its password may exist
+            if item.join is not None:
+                owner = (("computerClaim", item.message_id),)
+            item.metrics.append("JoinFailed")
+            return Transition(
+                ev.instance_id,
+                d.FAILED,
+                item.outcome.reason,
+                "owned",
+                now,
+                item.message_id,
+                attributes=(("lastError", item.outcome.detail), *owner),
+            )
+        if item.join is not None:  # transient: the claim stays with this message for its retry
+            return Transition(
+                ev.instance_id,
+                d.JOINING,
+                "attempted",
+                "owned",
+                now,
+                item.message_id,
+                attributes=owner,
+                set_status=False,
+            )
+        return None
+
     def _final_transitions(self, items: list[Item]) -> None:
-        now = _now_iso()
+        now = _iso(self.clock_ms())
+        for item in items:
+            self._give_up_if_exhausted(item)
         transitions: dict[str, tuple[Transition, Item]] = {}
         for item in items:
             ev, dec = item.event, item.decision
             if ev is None or dec is None:
                 continue
             if dec.action is Action.JOIN and isinstance(ev, InstanceStateEvent):
-                if item.outcome is None and item.command_id:
-                    t = Transition(
-                        ev.instance_id,
-                        d.JOINING,
-                        "command_sent",
-                        "owned",
-                        now,
-                        item.message_id,
-                        attributes=(("commandId", item.command_id),),
-                        set_status=False,
-                    )
-                elif item.outcome and item.outcome.kind == REJECT:
-                    item.metrics.append("JoinFailed")
-                    t = Transition(
-                        ev.instance_id,
-                        d.FAILED,
-                        item.outcome.reason,
-                        "owned",
-                        now,
-                        item.message_id,
-                        attributes=(("lastError", item.outcome.detail),),
-                    )
-                else:
-                    continue  # transient: the claim stays with this message for its retry
-                transitions[ev.instance_id] = (t, item)
+                join = self._join_transition(item, now)
+                if join is not None:
+                    transitions[ev.instance_id] = (join, item)
             elif isinstance(ev, InstanceStateEvent) and ev.state == "terminated":
                 if not item.leave_started or (item.outcome and item.outcome.kind == ACK):
                     continue
@@ -582,17 +638,41 @@ class Engine:
             self._ack_rest(items)
             return
         for instance_id, (t, item) in transitions.items():
-            applied, old_status = results[instance_id]
-            if applied:
-                continue
-            if t.status == d.JOINING and t.condition == "owned":
+            applied, old = results[instance_id]
+            old_status = (old or {}).get("status")
+            if not applied and t.condition == "owned" and old_status in (d.LEAVING, d.LEFT):
                 # terminated while we joined: remove what we created (no orphan object)
-                self._compensate(item, old_status)
+                self._compensate(item, str(old_status))
         self._ack_rest(items)
 
-    def _compensate(self, item: Item, old_status: str | None) -> None:
+    def _give_up_if_exhausted(self, item: Item) -> None:
+        """A retry that would come after RETRY_MAX_SECONDS becomes a rejection
+        (`retry_exhausted`): a claimed join then records `failed` in the final write."""
+        outcome = item.outcome
+        if outcome is None or outcome.kind != RETRY:
+            return
+        delay = self._retry_delay(item)
+        if not d.retry_exhausted(
+            item.sent_ms, self.clock_ms(), delay, self.settings.retry_max_seconds
+        ):
+            return
+        detail = f"retries exhausted after {outcome.reason}: {outcome.detail}"
+        item.finish(REJECT, "retry_exhausted", detail, "Rejected")
+        running = isinstance(item.event, InstanceStateEvent) and item.event.state == "running"
+        claimed = item.decision is not None and item.decision.action is Action.JOIN
+        if running and not claimed:
+            item.metrics.append("JoinFailed")  # a claimed join counts it with its final write
+
+    def _retry_delay(self, item: Item) -> int:
+        """The backoff of the next attempt, or longer if the service asked for a longer wait."""
+        asked = item.outcome.retry_after if item.outcome else None
+        return max(d.retry_delay(item.receive_count, self.settings.retry_base_seconds), asked or 0)
+
+    def _compensate(self, item: Item, old_status: str) -> None:
         ev, config = item.event, item.config
         assert ev is not None and config is not None  # noqa: S101
+        if item.join is None:
+            return  # the attempt never ran: it created nothing
         logger.warning(
             "instance left during the join: removing the new computer object",
             extra={**item.ctx(), "state": old_status},
@@ -600,7 +680,7 @@ class Engine:
         try:
             leaver = self.directories.leaver(config)
             if leaver is not None:
-                leaver.delete_computer(item.name, config.dns_name, config.computer_ou)
+                _delete(leaver, item.name, config)
         except AdJoinError as exc:
             self._fail(item, exc)
             return
@@ -632,24 +712,17 @@ class Engine:
         failures: list[str] = []
         dead: list[tuple[str, str, str, str]] = []
         delays: list[tuple[str, str, int]] = []
-        now_ms = self.clock_ms()
         counts: Counter[str] = Counter()
         for item in items:
-            outcome = item.outcome or Outcome(RETRY, "internal_error", "no outcome")
+            if item.outcome is None:
+                item.finish(RETRY, "internal_error", "no outcome")
+            self._give_up_if_exhausted(item)
+            outcome = item.outcome
+            assert outcome is not None  # noqa: S101
             if outcome.kind == RETRY:
-                delay = d.retry_delay(item.receive_count, self.settings.retry_base_seconds)
-                delay = max(delay, outcome.retry_after or 0)  # what the service asked for
-                if d.retry_exhausted(item.sent_ms, now_ms, delay, self.settings.retry_max_seconds):
-                    detail = f"retries exhausted after {outcome.reason}: {outcome.detail}"
-                    item.outcome = outcome = Outcome(REJECT, "retry_exhausted", detail)
-                    dead.append((item.message_id, item.body, "retry_exhausted", detail))
-                    counts["Rejected"] += 1
-                    if item.event and isinstance(item.event, InstanceStateEvent):
-                        counts["JoinFailed"] += item.event.state == "running"
-                else:
-                    delays.append((item.message_id, item.receipt_handle, delay))
-                    failures.append(item.message_id)
-                    counts["Retried"] += 1
+                delays.append((item.message_id, item.receipt_handle, self._retry_delay(item)))
+                failures.append(item.message_id)
+                counts["Retried"] += 1
             elif outcome.kind == REJECT:
                 dead.append((item.message_id, item.body, outcome.reason, outcome.detail))
             counts.update(item.metrics)
@@ -678,8 +751,3 @@ class Engine:
             if count:
                 self.emit_metric(name, count)
         return failures
-
-
-def error_is_agent_offline(exc: BaseException) -> bool:
-    """SendCommand's InvalidInstanceId means the instance is not (yet) managed/online."""
-    return error_code(exc) == "InvalidInstanceId"

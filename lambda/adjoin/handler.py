@@ -15,6 +15,7 @@ from adjoin.config import ConfigStore
 from adjoin.directory.factory import DirectoryFactory
 from adjoin.engine import Engine
 from adjoin.log import logger
+from adjoin.passwords import OtpDeriver
 from adjoin.sessions import CLIENT_CONFIG, SessionCache
 from adjoin.settings import Settings
 
@@ -52,6 +53,9 @@ def build_engine(settings: Settings, session: boto3.Session | None = None) -> En
         queue=QueueAdapter(sqs, settings.queue_url, settings.dlq_url),
         directories=DirectoryFactory(settings, sessions.hub_client, secrets),
         emit_metric=_emit,
+        otp=OtpDeriver(sessions.hub_client("kms", region), settings.otp_key_id)
+        if settings.otp_key_id
+        else None,
     )
 
 

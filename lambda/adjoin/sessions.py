@@ -26,6 +26,11 @@ CLIENT_CONFIG = Config(
     connect_timeout=5,
     read_timeout=30,
 )
+#: for calls that are not idempotent (SendCommand): botocore would resend after a 5xx or a read
+#: timeout, when the first request may have been accepted; the caller decides what to retry.
+#: (botocore's `max_attempts` counts the retries only, `total_max_attempts` every attempt:
+#: https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html)
+NO_RETRY_CONFIG = CLIENT_CONFIG.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
 REFRESH_MARGIN_SECONDS = 300
 SESSION_DURATION_SECONDS = 3600
 
@@ -45,16 +50,19 @@ class SessionCache:
         self._clock = clock
         self._lock = threading.RLock()
         self._sessions: dict[str, tuple[float, boto3.Session]] = {}
-        self._hub_clients: dict[tuple[str, str], Any] = {}
-        self._spoke_clients: dict[tuple[str, str, str], tuple[boto3.Session, Any]] = {}
+        self._hub_clients: dict[tuple[str, str, bool], Any] = {}
+        self._spoke_clients: dict[tuple[str, str, str, bool], tuple[boto3.Session, Any]] = {}
         self._sts: Any = None
 
-    def hub_client(self, service: str, region: str) -> Any:
+    def hub_client(self, service: str, region: str, retries: bool = True) -> Any:
+        """A client of the Lambda's own account; `retries=False`: without botocore's retries."""
         with self._lock:
-            key = (region, service)
+            key = (region, service, retries)
             if key not in self._hub_clients:
                 self._hub_clients[key] = self._base.client(
-                    service, region_name=region, config=CLIENT_CONFIG
+                    service,
+                    region_name=region,
+                    config=CLIENT_CONFIG if retries else NO_RETRY_CONFIG,
                 )
             return self._hub_clients[key]
 
@@ -93,18 +101,18 @@ class SessionCache:
         self._sessions[role_arn] = (expires, session)
         return expires, session
 
-    def client(self, service: str, account_id: str, region: str, role_arn: str) -> Any:
+    def client(
+        self, service: str, account_id: str, region: str, role_arn: str, retries: bool = True
+    ) -> Any:
         """A client in the account: the Lambda's own credentials for the hub account."""
         with self._lock:
             if account_id == self._hub:
-                return self.hub_client(service, region)
+                return self.hub_client(service, region, retries)
             _, session = self._session(account_id, role_arn)
-            key = (role_arn, region, service)
+            key = (role_arn, region, service, retries)
             cached = self._spoke_clients.get(key)
             if cached is None or cached[0] is not session:  # new credentials: new client
-                cached = (
-                    session,
-                    session.client(service, region_name=region, config=CLIENT_CONFIG),
-                )
+                config = CLIENT_CONFIG if retries else NO_RETRY_CONFIG
+                cached = (session, session.client(service, region_name=region, config=config))
                 self._spoke_clients[key] = cached
             return cached[1]

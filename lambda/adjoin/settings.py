@@ -39,6 +39,9 @@ class Settings:
     config_cache_ttl_seconds: int = 60
     retry_base_seconds: int = 30
     retry_max_seconds: int = 3600
+    #: the hub's KMS HMAC key the one-time passwords are derived from (adjoin.passwords); joins
+    #: are refused (invalid_config) without it
+    otp_key_id: str = ""
 
     @property
     def ad_tools_host_tag_pair(self) -> tuple[str, str]:
@@ -94,6 +97,7 @@ class Settings:
             directory_adapter=optional("directory_adapter"),
             leave_adapter=optional("leave_adapter"),
             computer_name_prefix=optional("computer_name_prefix"),
+            otp_key_id=optional("otp_key_id"),
             config_cache_ttl_seconds=integer("config_cache_ttl_seconds", 0, 86400),
             retry_base_seconds=integer("retry_base_seconds", 1, 900),
             retry_max_seconds=integer("retry_max_seconds", 1, 14 * 86400),

@@ -179,6 +179,18 @@ data "aws_iam_policy_document" "lambda_kms" {
     actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
     resources = [aws_kms_key.this.arn]
   }
+
+  # otp.tf: the derivation key of the one-time passwords
+  statement {
+    sid       = "OneTimePasswordKey"
+    actions   = ["kms:GenerateMac"]
+    resources = [aws_kms_key.otp.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:MacAlgorithm"
+      values   = ["HMAC_SHA_256"]
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "lambda_kms" {

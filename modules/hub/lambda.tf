@@ -42,6 +42,7 @@ resource "aws_lambda_function" "this" {
       CONFIG_CACHE_TTL_SECONDS     = tostring(var.lambda_config.config_cache_ttl_seconds)
       RETRY_BASE_SECONDS           = tostring(var.lambda_config.retry_base_seconds)
       RETRY_MAX_SECONDS            = tostring(var.lambda_config.retry_max_seconds)
+      OTP_KEY_ID                   = local.otp_key_alias
       POWERTOOLS_SERVICE_NAME      = var.name_prefix
       POWERTOOLS_METRICS_NAMESPACE = var.lambda_config.powertools_metrics_namespace
       LOG_LEVEL                    = var.lambda_config.log_level
@@ -68,6 +69,7 @@ resource "aws_lambda_function" "this" {
     aws_sqs_queue.dlq,
     aws_iam_role_policy.lambda,
     aws_iam_role_policy.lambda_kms,
+    aws_kms_alias.otp,
   ]
 }
 

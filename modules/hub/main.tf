@@ -26,6 +26,7 @@ locals {
   create_config_table    = var.existing_config_table_name == null
   config_table_name      = coalesce(var.existing_config_table_name, "${var.name_prefix}-config")
   state_table_name       = "${var.name_prefix}-state"
+  otp_key_alias          = "alias/${var.name_prefix}-otp"
   create_leave_document  = var.directory.leave_adapter == "ad_tools_host"
   join_password_is_param = !startswith(var.join_password_parameter, "arn:")
 

@@ -17,6 +17,8 @@ def test_burst_call_budget() -> None:
         ("dynamodb", "GetItem"): 2,  # one per account: cached for the second batch
         ("dynamodb", "TransactWriteItems"): 4,  # two per batch
         ("ec2", "DescribeInstances"): 8,  # one per account-Region per batch
+        # the one-time passwords' derivation key: once per container and day (adjoin.passwords)
+        ("kms", "GenerateMac"): 1,
         ("ssm", "DescribeInstanceInformation"): 8,
         ("ssm", "SendCommand"): 200,
         ("sts", "AssumeRole"): 2,  # one per account: cached

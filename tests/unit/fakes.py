@@ -1,14 +1,18 @@
 """A moto world for the engine's tests and the benchmark, plus what moto lacks.
 
-moto implements neither SSM DescribeInstanceInformation nor Directory Service CreateComputer.
-`FakeAws` adds two botocore hooks, inserted FIRST in botocore's built-in handlers while it is
-active. Its `before-call` hook answers those two operations itself, short-circuiting the client
-before anything is sent (DescribeInstanceInformation: the requested ids in `online` are Online;
-CreateComputer: success, the request recorded in `created`), and answers any operation named in
-`errors` with that error code. Its `before-send` hook sees every other call just before moto's
-own stubber answers it. Both count every call by (service, operation) and add a fixed latency,
-so every AWS call is counted once and delayed once. Sessions created while it is active carry
-it: create the engine inside it.
+moto implements neither SSM DescribeInstanceInformation and ListCommandInvocations nor Directory
+Service CreateComputer. `FakeAws` adds two botocore hooks, inserted FIRST in botocore's built-in
+handlers while it is active. Its `before-call` hook answers those operations itself,
+short-circuiting the client before anything is sent (DescribeInstanceInformation: the requested
+ids in `online` are Online; ListCommandInvocations: the commands moto recorded, with `statuses`
+overriding moto's status by command id; CreateComputer: the request recorded in `created`, and
+like Directory Service an existing name answers EntityAlreadyExistsException), and answers any
+operation named in `errors` with that error code. An operation counted in `lose_answers` takes
+effect and answers 500 instead (an ambiguous failure). Its `before-send` hook sees every other
+call just before moto's own stubber answers it, and answers an operation with the next HTTP
+status queued in `send_errors` (inside botocore's retry loop). Both count every call by
+(service, operation) and add a fixed latency, so every AWS call is counted once and delayed
+once. Sessions created while it is active carry it: create the engine inside it.
 """
 
 from __future__ import annotations
@@ -50,7 +54,11 @@ class FakeAws:
     errors: dict[str, str] = field(default_factory=dict)  # operation -> error code
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
     created: list[dict[str, Any]] = field(default_factory=list)
+    computers: dict[str, str] = field(default_factory=dict)  # name -> password (the directory)
     requests: list[tuple[str, str, bytes]] = field(default_factory=list)
+    lose_answers: Counter[str] = field(default_factory=Counter)  # operation -> times
+    send_errors: dict[str, list[int]] = field(default_factory=dict)  # operation -> statuses
+    statuses: dict[str, str] = field(default_factory=dict)  # command id -> invocation status
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _count(self, service: str, operation: str, body: bytes) -> None:
@@ -60,17 +68,32 @@ class FakeAws:
         if self.latency:
             time.sleep(self.latency)
 
-    def before_send(self, request: Any, event_name: str, **_: Any) -> None:
-        """Every call that reaches moto: count it and add the latency."""
+    def before_send(self, request: Any, event_name: str, **_: Any) -> Any:
+        """Every call that reaches moto: count it and add the latency (or answer it with a
+        queued HTTP error status)."""
         _, service, operation = event_name.split(".", 2)
         body = request.body or b""
         self._count(service, operation, body.encode() if isinstance(body, str) else bytes(body))
+        queued = self.send_errors.get(operation)
+        if queued:
+            status = queued.pop(0)
+            code = "ThrottlingException" if status == 400 else "InternalError"
+            if service == "ec2":  # the EC2 protocol answers errors in XML
+                payload = (
+                    f"<Response><Errors><Error><Code>{code}</Code><Message>injected</Message>"
+                    "</Error></Errors><RequestID>fake</RequestID></Response>"
+                ).encode()
+            else:
+                payload = json.dumps({"__type": code, "message": "injected"}).encode()
+            return AWSResponse(request.url, status, {}, MockRawResponse(payload))
+        return None
 
     def before_call(self, params: dict[str, Any], event_name: str, **_: Any) -> Any:
         """Answer what moto lacks (and injected errors) before the request is even sent."""
         _, service, operation = event_name.split(".", 2)
         answered = operation in self.errors or (service, operation) in (
             ("ssm", "DescribeInstanceInformation"),
+            ("ssm", "ListCommandInvocations"),
             ("directory-service", "CreateComputer"),
         )
         if not answered:
@@ -98,10 +121,50 @@ class FakeAws:
                 if self.online is None or iid in self.online
             ]
             return self._reply({"InstanceInformationList": infos})
+        if operation == "ListCommandInvocations":
+            return self._reply({"CommandInvocations": self._invocations(request)})
         with self._lock:
             self.created.append(request)
             number = len(self.created)
+            exists = request["ComputerName"] in self.computers
+            if not exists:
+                self.computers[request["ComputerName"]] = request["Password"]
+            lost = self.lose_answers[operation] > 0
+            self.lose_answers[operation] -= lost
+        if lost:
+            return self._reply({"Error": {"Code": "ServiceException", "Message": "lost"}}, 500)
+        if exists:
+            error = {"Code": "EntityAlreadyExistsException", "Message": "exists"}
+            return self._reply({"Error": error}, 400)
         return self._reply({"ComputerId": f"S-1-5-21-{number}"})
+
+    def _invocations(self, request: dict[str, Any]) -> list[dict[str, Any]]:
+        """The commands moto recorded in any account and Region, filtered like SSM does."""
+        from moto.ssm.models import ssm_backends
+
+        documents = {f["value"] for f in request.get("Filters", []) if f["key"] == "DocumentName"}
+        found = []
+        for account in list(ssm_backends):
+            for backend in ssm_backends[account].values():
+                for command in backend._commands:
+                    for iid in command.instance_ids:
+                        if request.get("InstanceId") not in (None, iid):
+                            continue
+                        if request.get("CommandId") not in (None, command.command_id):
+                            continue
+                        if documents and command.document_name not in documents:
+                            continue
+                        found.append(
+                            {
+                                "CommandId": command.command_id,
+                                "InstanceId": iid,
+                                "Comment": command.comment,
+                                "DocumentName": command.document_name,
+                                "RequestedDateTime": command.requested_date_time,
+                                "Status": self.statuses.get(command.command_id, "Success"),
+                            }
+                        )
+        return found
 
     @staticmethod
     def _reply(parsed: dict[str, Any], status: int = 200) -> tuple[AWSResponse, dict[str, Any]]:
@@ -191,6 +254,7 @@ def config_item(account: str, **extra: str) -> dict[str, str]:
 class World:
     queue_url: str
     dlq_url: str
+    otp_key_id: str = ""
 
     def env(self, **overrides: str) -> dict[str, str]:
         env = {
@@ -205,6 +269,7 @@ class World:
             "LEAVE_ADAPTER": "none",
             "RETRY_BASE_SECONDS": "30",
             "RETRY_MAX_SECONDS": "3600",
+            "OTP_KEY_ID": self.otp_key_id,
         }
         env.update(overrides)
         return env
@@ -229,7 +294,8 @@ class World:
 
 
 def make_world(accounts: tuple[str, ...] = (HUB, SPOKE_A, SPOKE_B)) -> World:
-    """Tables, queues, the join password parameter and config items (inside mock_aws)."""
+    """Tables, queues, the join password parameter, the one-time password key and config items
+    (inside mock_aws)."""
     ddb = boto3.client("dynamodb", region_name=HUB_REGION)
     for name, key in ((CONFIG_TABLE, "accountId"), (STATE_TABLE, "instanceId")):
         ddb.create_table(
@@ -244,7 +310,11 @@ def make_world(accounts: tuple[str, ...] = (HUB, SPOKE_A, SPOKE_B)) -> World:
     boto3.client("ssm", region_name=HUB_REGION).put_parameter(
         Name=JOIN_PW_PARAM, Value=JOIN_PASSWORD, Type="SecureString"
     )
-    world = World(queue, dlq)
+    # the HMAC key the one-time passwords are derived from (modules/hub/otp.tf)
+    otp_key = boto3.client("kms", region_name=HUB_REGION).create_key(
+        KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC", Description="ad-join one-time passwords"
+    )["KeyMetadata"]["Arn"]
+    world = World(queue, dlq, otp_key)
     for account in accounts:
         world.put_config(config_item(account))
     return world

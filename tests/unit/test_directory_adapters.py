@@ -167,11 +167,11 @@ def _factory(**env: str) -> tuple[DirectoryFactory, _Secrets, list[tuple[Any, ..
         made.append((args, kwargs))
         return "ldap-directory"
 
-    clients: dict[tuple[str, str], Any] = {}
+    clients: dict[tuple[str, str, bool], Any] = {}
 
-    def hub_client(service: str, region: str) -> Any:
+    def hub_client(service: str, region: str, retries: bool = True) -> Any:
         return clients.setdefault(
-            (service, region),
+            (service, region, retries),
             boto3.client(
                 service, region_name=region, aws_access_key_id="x", aws_secret_access_key="x"
             ),

@@ -252,18 +252,23 @@ def test_skips_send_nothing_and_record_skipped(  # noqa: PLR0917
     assert recorder.metrics["Skipped"] == 1
 
 
-def test_ds_computer_that_already_exists_is_a_permanent_failure(
+def test_ds_computer_that_no_join_made_is_a_permanent_failure_and_is_kept(
     world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine, recorder: Recorder
 ) -> None:
+    # GIVEN an object of the instance's name that exists before any join (made by hand)
     [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1")
-    fake.errors["CreateComputer"] = "EntityAlreadyExistsException"
-    assert make_engine().process([running(fakes.SPOKE_A, "eu-west-1", iid)]) == []
+    fake.computers["EC2" + iid[-12:].upper()] = "someone-elses-password"
+    engine = make_engine(ldap=fakes.FakeLdapDirectory, LEAVE_ADAPTER="ldap")
+    # WHEN the first attempt of the first delivery meets it
+    assert engine.process([running(fakes.SPOKE_A, "eu-west-1", iid)]) == []
+    # THEN nothing is sent, nothing removed, and the DLQ says what to do
     assert fake.sent_commands() == []
+    assert fake.computers == {"EC2" + iid[-12:].upper(): "someone-elses-password"}
     [dead] = world.dlq_messages()
     assert dead["MessageAttributes"]["reason"]["StringValue"] == "computer_exists"
     item = world.state(iid)
     assert item is not None and item["status"] == "failed"
-    assert "already exists" in item["lastError"]
+    assert "already exists" in item["lastError"] and "no join" in item["lastError"]
     assert recorder.metrics["Rejected"] == 1
 
 
@@ -370,7 +375,7 @@ def test_a_new_running_event_after_a_failed_join_joins_again(
     world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
 ) -> None:
     [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1")
-    engine = make_engine()
+    engine = make_engine(ldap=fakes.FakeLdapDirectory, DIRECTORY_ADAPTER="ldap")
     engine.process([running(fakes.SPOKE_A, "eu-west-1", iid)])
     item = world.state(iid)
     assert item is not None

@@ -24,8 +24,13 @@ class AdToolsHostDirectory:
     """Deletes computer objects by running LEAVE_DOCUMENT on the AD tools host (delete only).
 
     `delete_computer` returns True once the leave command was accepted: the removal itself runs
-    asynchronously on the host (its outcome is in the command's history).
+    asynchronously on the host (its outcome is in the command's history). The command goes out
+    without botocore's retries (`ssm_send_client`, see adjoin.aws.SsmAdapter): a lost answer is
+    a transient error, and the next attempt sends it again (leave.ps1 finds the object absent).
     """
+
+    #: the removal finishes after delete_computer returns (see `removals`)
+    asynchronous = True
 
     def __init__(
         self,
@@ -36,9 +41,10 @@ class AdToolsHostDirectory:
         document: str,
         join_user_name: str,
         join_user_pw_param: str,
+        ssm_send_client: Any | None = None,
     ) -> None:
         self._ec2 = Ec2Adapter(ec2_client)
-        self._ssm = SsmAdapter(ssm_client)
+        self._ssm = SsmAdapter(ssm_client, ssm_send_client)
         self._tag = host_tag
         self._document = document
         self._user = join_user_name
@@ -48,7 +54,10 @@ class AdToolsHostDirectory:
     def create_computer(self, account: ComputerAccount) -> None:
         raise DirectoryError("the ad_tools_host adapter only deletes computer objects")
 
-    def delete_computer(self, name: str, domain: str, ou: str | None) -> bool:
+    def delete_computer(
+        self, name: str, domain: str, ou: str | None, *, comment: str | None = None
+    ) -> bool:
+        """Send the leave command (`comment` marks it, see `removals`)."""
         host = self._host()
         parameters = {
             "computerName": name,
@@ -59,7 +68,7 @@ class AdToolsHostDirectory:
         }
         try:
             self.last_command_id = self._ssm.send(
-                host, self._document, parameters, f"ad-join leave {name}"
+                host, self._document, parameters, comment or f"ad-join leave {name}"
             )
         except Exception as exc:
             with _hosts_lock:
@@ -69,6 +78,19 @@ class AdToolsHostDirectory:
                 raise DirectoryUnavailable(str(error)) from None
             raise DirectoryError(str(error)) from None
         return True
+
+    def removals(self, marker: str, after_ms: int) -> list[str]:
+        """The statuses of the leave commands sent since `after_ms` whose comment holds
+        `marker`, oldest first."""
+        host = self._host()
+        try:
+            found = self._ssm.find_commands(host, self._document, marker, after_ms)
+        except Exception as exc:
+            error = classify(exc, "ListCommandInvocations on the AD tools host")
+            if isinstance(error, TransientError):
+                raise DirectoryUnavailable(str(error)) from None
+            raise DirectoryError(str(error)) from None
+        return [status for _, status in found]
 
     def _host(self) -> str:
         """The first running instance with the tag, remembered for HOST_CACHE_SECONDS."""

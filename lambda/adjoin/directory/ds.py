@@ -27,9 +27,17 @@ UNAVAILABLE_CODES = frozenset(
 
 
 class ComputerExists(DirectoryError):
-    """The computer object exists already and Directory Service cannot reset its password."""
+    """The computer object exists already and Directory Service cannot reset its password.
+
+    `after_retry`: botocore had sent the call before (its earlier answer was lost or failed), so
+    the object may be this very call's.
+    """
 
     reason = "computer_exists"
+
+    def __init__(self, message: str, *, after_retry: bool = False) -> None:
+        super().__init__(message)
+        self.after_retry = after_retry
 
 
 class DirectoryServiceDirectory:
@@ -56,8 +64,10 @@ class DirectoryServiceDirectory:
             message = str(error.get("Message", "")).lower()
             what = f"Directory Service CreateComputer {account.name}: {code or http_status(exc)}"
             if code == "EntityAlreadyExistsException":
+                retries = exc.response.get("ResponseMetadata", {}).get("RetryAttempts") or 0
                 raise ComputerExists(
-                    f"computer {account.name} already exists in directory {self._directory_id}"
+                    f"computer {account.name} already exists in directory {self._directory_id}",
+                    after_retry=int(retries) > 0,
                 ) from None
             # 5xx answers (InternalError, ServiceUnavailable, ServiceException, ...) and
             # throttling are transient, like any AWS call's (adjoin.aws.classify).

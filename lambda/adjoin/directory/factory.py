@@ -24,12 +24,13 @@ def _load_ldap_class() -> Callable[..., DirectoryPort]:
 
 
 class DirectoryFactory:
-    """Adapters for one account's config. `hub_client(service, region)` gives hub clients."""
+    """Adapters for one account's config. `hub_client(service, region, retries=True)` gives
+    hub clients (`retries=False`: without botocore's retries, for SendCommand)."""
 
     def __init__(
         self,
         settings: Settings,
-        hub_client: Callable[[str, str], Any],
+        hub_client: Callable[..., Any],
         secrets: SecretReader,
         ldap_class: Callable[[], Callable[..., DirectoryPort]] = _load_ldap_class,
     ) -> None:
@@ -70,6 +71,7 @@ class DirectoryFactory:
             document=self._settings.leave_document,
             join_user_name=config.join_user_name,
             join_user_pw_param=config.join_user_pw_param,
+            ssm_send_client=self._hub_client("ssm", region, False),
         )
 
     def ldap(self, config: AccountConfig) -> DirectoryPort:

@@ -199,6 +199,39 @@ def test_kms_key_policy_services_and_source_conditions(plan: PlanSummary) -> Non
         assert by_sid[sid]["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
 
 
+def test_one_time_password_key_is_an_hmac_key_only_the_lambda_uses(plan: PlanSummary) -> None:
+    key = plan.one("aws_kms_key.otp")
+    assert key["customer_master_key_spec"] == "HMAC_256"
+    assert key["key_usage"] == "GENERATE_VERIFY_MAC"
+    assert key["enable_key_rotation"] is False  # KMS cannot rotate HMAC keys
+    alias = plan.one("aws_kms_alias.otp")
+    assert alias["name"] == "alias/ad-join-otp"
+    env = plan.one("aws_lambda_function.this")["environment"][0]["variables"]
+    assert env["OTP_KEY_ID"] == alias["name"]
+    by_sid = {s["Sid"]: s for s in statements(plan.policy("aws_kms_key.otp"))}
+    assert set(by_sid) == {"AccountAdministers", "LambdaDerivesPasswords"}
+    derive = by_sid["LambdaDerivesPasswords"]
+    assert derive["Principal"] == {"AWS": "arn:aws:iam::123456789012:role/ad-join-lambda"}
+    assert derive["Action"] == "kms:GenerateMac"
+    assert derive["Condition"] == {"StringEquals": {"kms:MacAlgorithm": "HMAC_SHA_256"}}
+    # the account administers the key but cannot derive a password with it
+    admin = as_list(by_sid["AccountAdministers"]["Action"])
+    assert by_sid["AccountAdministers"]["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    assert not [a for a in admin if a in ("kms:*", "kms:GenerateMac", "kms:VerifyMac")]
+    assert not [a for a in admin if a.startswith(("kms:Generate", "kms:Verify"))]
+    # the role's grant names this key (its ARN is known after apply)
+    config = plan.raw["configuration"]["root_module"]["module_calls"]["hub"]["module"]
+    kms_policy = next(
+        d for d in config["resources"] if d["address"] == "data.aws_iam_policy_document.lambda_kms"
+    )
+    otp_statement = next(
+        st
+        for st in kms_policy["expressions"]["statement"]
+        if st["sid"]["constant_value"] == "OneTimePasswordKey"
+    )
+    assert "aws_kms_key.otp.arn" in otp_statement["resources"]["references"]
+
+
 def test_lambda_settings_and_environment(plan: PlanSummary) -> None:
     function = plan.one("aws_lambda_function.this")
     expected = EXPECTED["lambda"]
@@ -297,6 +330,7 @@ def test_no_policy_allows_everything_on_everything(
         "module.hub.aws_iam_role.lambda.assume_role_policy",
         "module.hub.aws_iam_role_policy.lambda.policy",
         "module.hub.aws_kms_key.this.policy",
+        "module.hub.aws_kms_key.otp.policy",
         "module.hub.aws_sns_topic_policy.alarms[0].policy",
         "module.hub.aws_sqs_queue_policy.dlq.policy",
         "module.hub.aws_sqs_queue_policy.this.policy",
