@@ -10,6 +10,9 @@
 #   SSM_computerOU       DN of the OU holding the account, or empty
 #   SSM_adGroupName      AD group allowed to log in, or empty (login rules unchanged)
 #   SSM_dnsIP1/2         DNS servers of the domain, or empty (DNS unchanged)
+#   SSM_domainController the domain controller that holds the pre-created account (DNS name or
+#                        IPv4 address), or empty: discovery, join and check then use only it,
+#                        since the account may not have replicated to the others yet
 # Exit codes: 0 joined or already joined (a no-op), 2 bad parameters, 3 package install failed,
 # 4 DNS/KDC unreachable, 5 join failed, 6 access restriction failed. Messages go to stderr.
 #
@@ -46,6 +49,7 @@ read_params() {
   GROUP=${SSM_adGroupName-}
   DNS1=${SSM_dnsIP1-}
   DNS2=${SSM_dnsIP2-}
+  DC=${SSM_domainController-}
 }
 
 validate_name() {
@@ -70,6 +74,9 @@ validate_params() {
   fi
   if [[ -n $GROUP && ! $GROUP =~ ^[A-Za-z0-9._-]([A-Za-z0-9\ ._-]{0,62}[A-Za-z0-9._-])?$ ]]; then
     die "$EXIT_PARAMS" "group name '$GROUP' must be 1-64 characters [A-Za-z0-9 ._-]"
+  fi
+  if [[ -n $DC && ! $DC =~ ^$label(\.$label)*$ ]]; then
+    die "$EXIT_PARAMS" "domain controller '$DC' is not a host name or IPv4 address"
   fi
   local ip
   for ip in "$DNS1" "$DNS2"; do
@@ -202,8 +209,18 @@ configure_dns() {
   fi
 }
 
+# adcli's --domain-controller for the pinned controller, if any (an array that may be empty;
+# expanded as ${DC_ARGS[@]+...} so bash < 4.4 (Amazon Linux 2) accepts it under set -u).
+dc_args() {
+  DC_ARGS=()
+  [[ -z $DC ]] || DC_ARGS=(--domain-controller="$DC")
+}
+
 discover_domain() {
-  if ! adcli info "$DOMAIN" >/dev/null 2>&1; then
+  if ! adcli info ${DC_ARGS[@]+"${DC_ARGS[@]}"} "$DOMAIN" >/dev/null 2>&1; then
+    if [[ -n $DC ]]; then
+      die "$EXIT_DISCOVERY" "cannot reach the domain controller $DC of $DOMAIN (LDAP, Kerberos); check SSM_dnsIP1/2 and security groups"
+    fi
     die "$EXIT_DISCOVERY" "cannot find a domain controller for $DOMAIN (DNS SRV records / LDAP); check SSM_dnsIP1/2 and security groups"
   fi
 }
@@ -227,7 +244,7 @@ EOF
 already_joined() {
   [[ -s $KEYTAB ]] || return 1
   klist -k "$KEYTAB" 2>/dev/null | grep -qiF " $NAME\$@$REALM" || return 1
-  adcli testjoin --domain="$DOMAIN" >/dev/null 2>&1
+  adcli testjoin --domain="$DOMAIN" ${DC_ARGS[@]+"${DC_ARGS[@]}"} >/dev/null 2>&1
 }
 
 set_aside_foreign_keytab() {
@@ -239,7 +256,7 @@ set_aside_foreign_keytab() {
 
 join_domain() {
   local args=(join --domain="$DOMAIN" --domain-realm="$REALM" --computer-name="$NAME"
-    --host-fqdn="$FQDN" --show-details)
+    --host-fqdn="$FQDN" --show-details ${DC_ARGS[@]+"${DC_ARGS[@]}"})
   [[ -z $OU ]] || args+=(--domain-ou="$OU")
   local usage
   usage=$(adcli join --help 2>&1 || true)
@@ -254,7 +271,7 @@ join_domain() {
   local out
   if ! out=$(printf '%s' "$OTP" | adcli "${args[@]}" 2>&1); then
     printf '%s\n' "${out//"$OTP"/***}" >&2
-    die "$EXIT_JOIN" "adcli join as $NAME failed (wrong or expired one-time password, or no pre-created account)"
+    die "$EXIT_JOIN" "adcli join as $NAME failed (wrong or expired one-time password, or no pre-created account${DC:+ on $DC})"
   fi
   log "joined $DOMAIN as $NAME"
 }
@@ -362,6 +379,7 @@ main() {
   [[ $EUID -eq 0 ]] || die "$EXIT_PARAMS" "must run as root"
   read_params
   validate_params
+  dc_args
   detect_os
   install_packages
   set_hostname

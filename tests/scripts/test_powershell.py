@@ -107,6 +107,7 @@ def test_contract_table_lists_the_join_parameters() -> None:
         "adGroupName",
         "dnsIP1",
         "dnsIP2",
+        "domainController",
     }
 
 
