@@ -28,10 +28,13 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements/dev.txt requirements/lambda.txt requirements/constraints-dev.txt
+# The project itself goes in editable (its `ad-join` console script, lambda/adjoin_cli): the
+# .venv/bin/ad-join it writes runs the code of the checkout that last ran `make install`.
+$(VENV)/.installed: requirements/dev.txt requirements/lambda.txt requirements/constraints-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements/dev.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $@
 
 .PHONY: install
