@@ -11,6 +11,7 @@ from adjoin.events import CommandStatusEvent
 
 GROUP_NAME_RE = re.compile(r"^[A-Za-z0-9._-](?:[A-Za-z0-9 ._-]{0,62}[A-Za-z0-9._-])?$")
 TAG_GROUP = "adGroupName"
+TAG_SUDO_GROUP = "adSudoGroupName"
 TAG_AUTOADJOIN = "autoadjoin"
 TAG_COMPUTER_NAME = "adComputerName"
 TAG_COMPUTER_OU = "adComputerOU"
@@ -68,6 +69,7 @@ class Decision:
     detail: str = ""
     platform: str | None = None
     ad_group_name: str = ""
+    ad_sudo_group_name: str = ""
     status: str | None = None  # for RECORD: joined / failed
     computer_ou: str | None = None  # for JOIN: the adComputerOU tag's OU (None: computerOU)
 
@@ -115,6 +117,14 @@ def decide_running(instance: InstanceInfo | None, config: AccountConfig) -> Deci
         group = config.default_ad_group_name or ""
         if group and not valid_group_name(group):
             return Decision(Action.REJECT, "invalid_config", "defaultAdGroupName is invalid")
+    sudo_group = instance.tags.get(TAG_SUDO_GROUP)
+    if sudo_group is not None and not valid_group_name(sudo_group):
+        return Decision(
+            Action.REJECT,
+            "invalid_tag",
+            "adSudoGroupName tag must be 1-64 characters [A-Za-z0-9 ._-] "
+            "without leading or trailing space",
+        )
     ou: str | None = None
     if TAG_COMPUTER_OU in instance.tags:
         ou = instance.tags[TAG_COMPUTER_OU].strip()
@@ -122,7 +132,12 @@ def decide_running(instance: InstanceInfo | None, config: AccountConfig) -> Deci
         if problem:
             return Decision(Action.REJECT, "invalid_tag", problem)
     return Decision(
-        Action.JOIN, "join", platform=instance.platform, ad_group_name=group, computer_ou=ou
+        Action.JOIN,
+        "join",
+        platform=instance.platform,
+        ad_group_name=group,
+        ad_sudo_group_name=sudo_group or "",
+        computer_ou=ou,
     )
 
 

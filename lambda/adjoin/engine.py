@@ -440,6 +440,7 @@ class Engine:
                 "domainName": config.dns_name,
                 "computerOU": ou or "",
                 "adGroupName": dec.ad_group_name,
+                "adSudoGroupName": dec.ad_sudo_group_name,
                 "dnsIP1": config.dns_ip1,
                 "dnsIP2": config.dns_ip2,
                 "domainController": controller or "",
