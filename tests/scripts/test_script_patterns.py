@@ -17,7 +17,7 @@ import pytest
 
 from adjoin.decisions import valid_group_name
 from adjoin.naming import computer_name
-from scripts.put_config_item import COMPUTER_OU
+from adjoin_cli.config_item import COMPUTER_OU
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 JOIN = REPO_ROOT / "scripts" / "windows" / "join.ps1"
