@@ -103,14 +103,12 @@ def _iso(epoch_ms: int) -> str:
     return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _delete(leaver: Any, name: str, config: AccountConfig) -> bool:
+def _delete(leaver: Any, name: str, config: AccountConfig, ou: str | None) -> bool:
     """Delete through the leave adapter; a synchronous one again while it is unavailable (the
     `ad_tools_host` leave is a command: a lost answer is retried with the message)."""
     if getattr(leaver, "asynchronous", False):
-        return bool(leaver.delete_computer(name, config.dns_name, config.computer_ou))
-    return retry_unavailable(
-        lambda _: bool(leaver.delete_computer(name, config.dns_name, config.computer_ou))
-    )
+        return bool(leaver.delete_computer(name, config.dns_name, ou))
+    return retry_unavailable(lambda _: bool(leaver.delete_computer(name, config.dns_name, ou)))
 
 
 def _status_before_leaving(old: dict[str, Any] | None) -> str | None:
@@ -346,6 +344,8 @@ class Engine:
                         ("platform", dec.platform),
                         ("computerName", item.name),
                         ("adGroupName", dec.ad_group_name),
+                        # where the object goes: the leave looks for it there
+                        ("computerOU", dec.computer_ou or item.config.computer_ou or ""),
                     )
                     t = Transition(
                         ev.instance_id,
@@ -469,6 +469,8 @@ class Engine:
             redelivered=item.receive_count > 1,
             platform=dec.platform,
             ad_group_name=dec.ad_group_name,
+            ad_sudo_group_name=dec.ad_sudo_group_name,
+            computer_ou=dec.computer_ou or config.computer_ou,
             config=config,
         )
         item.join = JoinResult()
@@ -520,7 +522,8 @@ class Engine:
         try:
             leaver = self.directories.leaver(config)
             if leaver is not None:
-                deleted = _delete(leaver, name, config)
+                ou = str((old or {}).get("computerOU") or "") or config.computer_ou
+                deleted = _delete(leaver, name, config, ou)
                 item.command_id = getattr(leaver, "last_command_id", None)
                 item.decision = Decision(Action.LEAVE, "deleted" if deleted else "already_absent")
             else:
@@ -680,7 +683,8 @@ class Engine:
         try:
             leaver = self.directories.leaver(config)
             if leaver is not None:
-                _delete(leaver, item.name, config)
+                ou = (item.decision.computer_ou if item.decision else None) or config.computer_ou
+                _delete(leaver, item.name, config, ou)
         except AdJoinError as exc:
             self._fail(item, exc)
             return

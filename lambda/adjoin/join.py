@@ -25,7 +25,6 @@ starting another one.
 
 from __future__ import annotations
 
-import contextlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,9 +63,9 @@ def retry_unavailable(call: Callable[[int], T]) -> T:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _create_once(directory: DirectoryPort, account: ComputerAccount, attempt: int) -> None:
+def _create_once(directory: DirectoryPort, account: ComputerAccount, attempt: int) -> str | None:
     try:
-        directory.create_computer(account)
+        return directory.create_computer(account)
     except ComputerExists as exists:
         exists.after_retry = exists.after_retry or attempt > 0  # the first call may have made it
         raise
@@ -88,6 +87,8 @@ class JoinAttempt:
     redelivered: bool  # an earlier delivery of the message may have sent the command
     platform: str | None
     ad_group_name: str
+    ad_sudo_group_name: str
+    computer_ou: str | None  # where the object goes (the adComputerOU tag, or computerOU)
     config: AccountConfig
 
 
@@ -146,17 +147,21 @@ class JoinStep:
         except Exception as exc:
             raise classify(exc, "KMS GenerateMac") from None
         account = ComputerAccount(
-            attempt.name, attempt.config.dns_name, attempt.config.computer_ou, password
+            attempt.name, attempt.config.dns_name, attempt.computer_ou, password
         )
-        self._create(attempt, directory, account, result)
+        # the domain controller that holds the new account: the join must use it, before the
+        # account has replicated to the others
+        controller = self._create(attempt, directory, account, result)
         parameters = {
             "computerName": attempt.name,
             "oneTimePassword": password,
             "domainName": attempt.config.dns_name,
-            "computerOU": attempt.config.computer_ou or "",
+            "computerOU": attempt.computer_ou or "",
             "adGroupName": attempt.ad_group_name,
+            "adSudoGroupName": attempt.ad_sudo_group_name,
             "dnsIP1": attempt.config.dns_ip1,
             "dnsIP2": attempt.config.dns_ip2,
+            "domainController": controller or "",
         }
         try:
             result.command_id = ssm.send(
@@ -176,22 +181,25 @@ class JoinStep:
         directory: DirectoryPort,
         account: ComputerAccount,
         result: JoinResult,
-    ) -> None:
+    ) -> str | None:
+        """Create the object (or find this claim's own); returns the domain controller that
+        holds it, when the adapter can tell."""
         try:
-            retry_unavailable(lambda n: _create_once(directory, account, n))
+            controller = retry_unavailable(lambda n: _create_once(directory, account, n))
         except ComputerExists as exists:
             owner = self._computer_claim(attempt)
             if owner in (None, attempt.claim) and (exists.after_retry or attempt.redelivered):
                 result.computer_claimed = True  # this claim's own object: same password
-                return
+                return None
             if owner is None:  # not made by a join of this instance: never removed
                 raise ComputerExists(
                     f"computer {attempt.name} already exists in the directory and no join of "
                     f"instance {attempt.instance_id} made it: delete it (or rename it) in the "
                     "directory"
                 ) from None
-            self._replace(attempt, directory, account)
+            controller = self._replace(attempt, directory, account)
         result.computer_claimed = True
+        return controller
 
     def _computer_claim(self, attempt: JoinAttempt) -> str | None:
         """The claim the state row names as the one whose password is on the object."""
@@ -204,7 +212,7 @@ class JoinStep:
 
     def _replace(
         self, attempt: JoinAttempt, directory: DirectoryPort, account: ComputerAccount
-    ) -> None:
+    ) -> str | None:
         """Remove the earlier claim's object through the leave adapter and create it again."""
         config = attempt.config
         leaver = self._directories.leaver(config)
@@ -219,7 +227,7 @@ class JoinStep:
             statuses = leaver.removals(marker, attempt.claimed_at_ms)  # type: ignore[attr-defined]
             if not statuses:
                 leaver.delete_computer(  # type: ignore[call-arg]
-                    attempt.name, config.dns_name, config.computer_ou, comment=f"ad-join {marker}"
+                    attempt.name, config.dns_name, attempt.computer_ou, comment=f"ad-join {marker}"
                 )
             if not statuses or any(s in _REMOVAL_PENDING for s in statuses):
                 raise TransientError(
@@ -235,8 +243,9 @@ class JoinStep:
                 )
         else:
             retry_unavailable(
-                lambda _: leaver.delete_computer(attempt.name, config.dns_name, config.computer_ou)
+                lambda _: leaver.delete_computer(attempt.name, config.dns_name, attempt.computer_ou)
             )
-        # removed above: an object now is this attempt's own (its answer was lost)
-        with contextlib.suppress(ComputerExists):
-            retry_unavailable(lambda n: _create_once(directory, account, n))
+        try:
+            return retry_unavailable(lambda n: _create_once(directory, account, n))
+        except ComputerExists:  # removed above: the object is this attempt's own (answer lost)
+            return None

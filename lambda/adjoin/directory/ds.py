@@ -2,6 +2,10 @@
 
 Directory Service has no call to delete a computer object or reset its password, so removal uses
 the `ldap` or `ad_tools_host` adapter, and an existing object is reported as ComputerExists.
+
+The owner stamp (adjoin.ownership) goes into `description` through CreateComputer's
+`ComputerAttributes` ("An array of Attribute objects that contain any LDAP attributes to apply to
+the computer account": https://docs.aws.amazon.com/directoryservice/latest/devguide/API_CreateComputer.html).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from adjoin import ownership
 from adjoin.aws import classify, http_status, retry_after
 from adjoin.directory.base import ComputerAccount
 from adjoin.errors import DirectoryError, DirectoryUnavailable, TransientError
@@ -47,7 +52,8 @@ class DirectoryServiceDirectory:
         self._client = client
         self._directory_id = directory_id
 
-    def create_computer(self, account: ComputerAccount) -> None:
+    def create_computer(self, account: ComputerAccount) -> str | None:
+        """Pre-create; Directory Service does not say which domain controller took it (None)."""
         request: dict[str, Any] = {
             "DirectoryId": self._directory_id,
             "ComputerName": account.name,
@@ -55,6 +61,10 @@ class DirectoryServiceDirectory:
         }
         if account.ou:
             request["OrganizationalUnitDistinguishedName"] = account.ou
+        if account.owner is not None:
+            request["ComputerAttributes"] = [
+                {"Name": ownership.ATTRIBUTE, "Value": account.owner.format()}
+            ]
         try:
             self._client.create_computer(**request)
         except ClientError as exc:
@@ -79,6 +89,7 @@ class DirectoryServiceDirectory:
             raise DirectoryUnavailable(
                 f"Directory Service CreateComputer {account.name}: {type(exc).__name__}"
             ) from None
+        return None
 
     def delete_computer(self, name: str, domain: str, ou: str | None) -> bool:
         raise DirectoryError(
