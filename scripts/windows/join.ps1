@@ -17,15 +17,17 @@
 #   1. not a domain member: set DNS servers (optional), check that a domain controller is
 #      found, rename + join in one step, exit 3010 so SSM Agent reboots the instance and runs
 #      this script again;
-#   2. member of the domain under this name: add adGroupName to the local Remote Desktop Users
-#      group and adSudoGroupName to the local Administrators group (each by its well-known SID)
-#      and exit 0 without reboot;
+#   2. member of the domain under this name: check that its secure channel with the domain
+#      works (a broken trust is a failure, exit 5: it needs a domain credential to repair), add
+#      adGroupName to the local Remote Desktop Users group and adSudoGroupName to the local
+#      Administrators group (each by its well-known SID) and exit 0 without reboot;
 #   3. joined with the new name but not yet rebooted: exit 3010 again.
 #
 # Exit codes (same meaning as scripts/linux/join.sh where they apply):
 #   0 joined (or already joined), 1 unexpected error, 2 bad parameters, 4 DNS / domain
 #   controller unreachable, 5 join failed (wrong or expired one-time password, account missing,
-#   member of another domain or under another name), 6 access restriction failed,
+#   member of another domain or under another name, secure channel broken), 6 access
+#   restriction failed,
 #   3010 joined: SSM Agent reboots the instance and runs the script again.
 # Messages go to standard error; the one-time password is never printed.
 
@@ -292,6 +294,31 @@ function Grant-LocalGroupMembership {
     }
 }
 
+function Test-SecureChannel {
+    # Whether the machine's trust with the domain works. Test-ComputerSecureChannel returns
+    # $true when the secure channel works and $false when it does not
+    # (https://learn.microsoft.com/powershell/module/microsoft.powershell.management/test-computersecurechannel).
+    # Right after the join's reboot Netlogon may still be setting the channel up: ask again for
+    # two minutes before calling it broken.
+    param([Parameter(Mandatory = $true)][string]$DomainName)
+    $lastError = ''
+    for ($attempt = 1; $attempt -le 12; $attempt++) {
+        try {
+            if (Test-ComputerSecureChannel -ErrorAction Stop) {
+                return $true
+            }
+            $lastError = 'Test-ComputerSecureChannel answered False'
+        }
+        catch {
+            $lastError = $_.Exception.Message
+        }
+        Write-Log -Message "attempt ${attempt}: secure channel with $DomainName not working: $lastError"
+        Start-Sleep -Seconds 10
+    }
+    Write-Log -Message "secure channel with ${DomainName}: $lastError"
+    return $false
+}
+
 function Invoke-Main {
     $parameters = @{
         ComputerName          = ConvertTo-TrimmedValue -Value $env:SSM_computerName
@@ -326,6 +353,13 @@ function Invoke-Main {
             Exit-WithCode -Code $ExitJoinFailed -Message "already a member of $($state.Domain), not of ${domainName}: left as it is"
         }
         if ($state.ActiveName -eq $computerName) {
+            # A member whose trust is broken (its password in the directory changed, the
+            # account was reset or re-created) cannot use the domain: a failure, not a no-op.
+            if (-not (Test-SecureChannel -DomainName $domainName)) {
+                Exit-WithCode -Code $ExitJoinFailed -Message ("member of $domainName as $computerName, but its secure channel with the domain does not work: " +
+                    'repair it (Test-ComputerSecureChannel -Repair -Credential with a domain account allowed to reset this computer) ' +
+                    'or remove the instance from the domain and run the join again')
+            }
             if ($parameters.AdGroupName -ne '') {
                 Grant-LocalGroupMembership -DomainName $domainName -GroupName $parameters.AdGroupName -LocalGroupSid $RemoteDesktopUsersSid -LocalGroupLabel 'the Remote Desktop Users group'
             }

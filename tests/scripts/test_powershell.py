@@ -327,3 +327,36 @@ def test_leave_reads_the_password_itself() -> None:
     commands = _commands(LEAVE.read_text(encoding="utf-8"))
     assert any("-WithDecryption $true" in c for c in commands["get-ssmparameter"])
     assert "get-secsecretvalue" in commands
+
+
+def _member_branch(source: str) -> str:
+    """The text of Invoke-Main's "member of this domain under this name" branch."""
+    body = pscheck._text(pscheck._function_bodies(pscheck.parse(source).root_node)["invoke-main"])
+    start = body.index("if ($state.ActiveName -eq $computerName)")
+    return body[start : body.index("if ($state.PendingName -eq $computerName)", start)]
+
+
+def test_join_tests_the_secure_channel_before_calling_a_member_joined() -> None:
+    # Defect 5 of issue 8: a member under its name exited 0 without testing its trust; a broken
+    # trust must be a failure (join.sh checks the same with `adcli testjoin`).
+    source = JOIN.read_text(encoding="utf-8")
+    branch = _member_branch(source)
+    assert "Test-SecureChannel -DomainName $domainName" in branch
+    check = branch.index("Test-SecureChannel")
+    assert check < branch.index("Grant-LocalGroupMembership") < branch.index("exit 0")
+    failure = branch[check : branch.index("Grant-LocalGroupMembership")]
+    assert "Exit-WithCode -Code $ExitJoinFailed" in failure
+    assert "does not work" in failure
+    tester = pscheck._text(
+        pscheck._function_bodies(pscheck.parse(source).root_node)["test-securechannel"]
+    )
+    assert "Test-ComputerSecureChannel -ErrorAction Stop" in tester
+    assert "-Repair" not in tester  # repairing needs a domain credential the instance never has
+    assert "return $true" in tester and "return $false" in tester
+
+
+def test_member_branch_check_fails_on_a_join_that_skips_the_secure_channel() -> None:
+    old = JOIN.read_text(encoding="utf-8").replace(
+        "if (-not (Test-SecureChannel -DomainName $domainName)) {", "if ($false) {"
+    )
+    assert "Test-SecureChannel -DomainName $domainName" not in _member_branch(old)
