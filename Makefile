@@ -122,6 +122,12 @@ test: lint install-checkov package deps-ad ## Everything CI runs: lint, then eve
 bench: install ## Burst of 200 running events through the handler; prints calls and ms per instance
 	$(PY) -m tests.bench.burst
 
+CHAOS_ARGS ?=
+
+.PHONY: chaos
+chaos: install ## Fault harness: 200 joins + 50 terminations per seed, 20 seeds per adapter (ds, ldap); prints the tables
+	$(PY) -m tests.chaos.run $(CHAOS_ARGS)
+
 .PHONY: demo
 demo: install package deps-ad ## The whole system on a local AWS emulator (KEEP=1 leaves it up)
 	$(PY) -m tests.e2e.demo

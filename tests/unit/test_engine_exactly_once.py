@@ -225,21 +225,33 @@ def test_send_command_throttled_is_retried_at_once_up_to_three_times(
 # ---- Directory Service: EntityAlreadyExists ---------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("lost", "deliveries"),
+    [(1, 1), (3, 2)],
+    ids=["retried-within-the-attempt", "retried-by-the-redelivery"],
+)
 def test_ds_create_that_took_effect_is_finished_by_the_retry(
-    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+    world: fakes.World,
+    fake: fakes.FakeAws,
+    make_engine: MakeEngine,
+    monkeypatch: Any,
+    lost: int,
+    deliveries: int,
 ) -> None:
-    # GIVEN CreateComputer took effect but answered 500 (defect 2 of issue 8)
+    # GIVEN CreateComputer takes effect but answers 500 (defect 2 of issue 8), `lost` times in
+    # a row (the attempt calls the directory 3 times while it is unavailable)
+    monkeypatch.setattr(aws, "retry_sleep", lambda seconds: None)
     [iid] = fakes.launch(fakes.SPOKE_A, REGION)
     engine = make_engine()
-    fake.lose_answers["CreateComputer"] = 1
+    fake.lose_answers["CreateComputer"] = lost
     record = running(iid)
-    assert engine.process([record]) == [record["messageId"]]
-    # WHEN redelivered: CreateComputer now answers EntityAlreadyExists
-    assert engine.process([redelivery(record)]) == []
-    # THEN the join goes on with the password the object was created with: one object, one
-    # command, nothing dead-lettered
+    # WHEN it is processed (and redelivered while it is retried)
+    answers = [engine.process([redelivery(record, n + 1)]) for n in range(deliveries)]
+    # THEN the retry meets EntityAlreadyExists and goes on with the password the object was
+    # created with: one object, one command, nothing dead-lettered
+    assert answers == [[record["messageId"]]] * (deliveries - 1) + [[]]
     name = "EC2" + iid[-12:].upper()
-    assert [c["ComputerName"] for c in fake.created] == [name, name]
+    assert len(fake.computers) == 1
     assert otps(fake) == [fake.computers[name]]
     assert world.dlq_messages() == []
     item = world.state(iid)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import string
 
 import pytest
 
 from adjoin.naming import computer_name
-from adjoin.passwords import ONE_TIME_PASSWORD_PATTERN, one_time_password
+from adjoin.passwords import (
+    DAY_MS,
+    ONE_TIME_PASSWORD_PATTERN,
+    OtpDeriver,
+    derive_password,
+    one_time_password,
+)
 from adjoin.settings import Settings, SettingsError
 
 
@@ -61,6 +68,73 @@ def test_one_time_password_length_bounds(length: int) -> None:
         one_time_password(length)
 
 
+def test_derived_passwords_are_deterministic_distinct_and_meet_the_rules() -> None:
+    key = b"k" * 32
+    passwords = {derive_password(key, f"i-0123456789abcdef0|claim-{n}") for n in range(500)}
+    assert len(passwords) == 500  # a new claim, a new password
+    assert derive_password(key, "i-0|c") == derive_password(key, "i-0|c")  # the same claim
+    assert derive_password(b"x" * 32, "i-0|c") != derive_password(key, "i-0|c")  # the key counts
+    for password in passwords:
+        assert re.match(ONE_TIME_PASSWORD_PATTERN, password) and len(password) == 32
+        assert any(c in string.ascii_uppercase for c in password)
+        assert any(c in string.ascii_lowercase for c in password)
+        assert any(c in string.digits for c in password)
+        assert any(c in "._~+=-" for c in password)
+
+
+def test_derived_characters_are_spread_over_the_whole_alphabet() -> None:
+    from collections import Counter
+
+    counts = Counter("".join(derive_password(b"k" * 32, f"c{n}") for n in range(2000)))
+    assert set(counts) == set(string.ascii_letters + string.digits + "._~+=-")
+    expected = 2000 * 32 / 68
+    assert max(counts.values()) < 1.25 * expected and min(counts.values()) > 0.75 * expected
+
+
+class _Kms:
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+
+    def generate_mac(self, *, KeyId: str, Message: bytes, MacAlgorithm: str) -> dict[str, bytes]:
+        assert (KeyId, MacAlgorithm) == ("alias/ad-join-otp", "HMAC_SHA_256")
+        self.messages.append(Message)
+        return {"Mac": hashlib.sha256(Message).digest()}
+
+
+def test_one_derivation_key_per_day_and_container() -> None:
+    kms = _Kms()
+    deriver = OtpDeriver(kms, "alias/ad-join-otp")
+    day = 20_000 * DAY_MS
+    first = deriver.password("i-1", "m-1", day + 5)
+    assert deriver.password("i-1", "m-1", day + DAY_MS - 1) == first  # the same day: cached
+    assert deriver.password("i-2", "m-2", day + 7) != first
+    assert len(kms.messages) == 1
+    assert kms.messages[0] == b"ad-join one-time password derivation key v1, day 20000"
+    deriver.password("i-1", "m-1", day + DAY_MS)  # the next day: another key
+    assert len(kms.messages) == 2
+
+
+def test_concurrent_first_callers_ask_kms_once() -> None:
+    import threading
+    import time
+
+    class SlowKms(_Kms):
+        def generate_mac(self, **kwargs: object) -> dict[str, bytes]:
+            time.sleep(0.05)
+            return super().generate_mac(**kwargs)  # type: ignore[arg-type]
+
+    kms = SlowKms()
+    deriver = OtpDeriver(kms, "alias/ad-join-otp")
+    threads = [
+        threading.Thread(target=deriver.password, args=(f"i-{n}", "m", 0)) for n in range(20)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(kms.messages) == 1
+
+
 REQUIRED = {
     "CONFIG_TABLE_NAME": "cfg",
     "STATE_TABLE_NAME": "state",
@@ -107,6 +181,7 @@ def test_settings_read_every_variable() -> None:
         "CONFIG_CACHE_TTL_SECONDS": "5",
         "RETRY_BASE_SECONDS": "10",
         "RETRY_MAX_SECONDS": "600",
+        "OTP_KEY_ID": "alias/x-otp",
     }
     s = Settings.from_env(env)
     assert s == Settings(
@@ -127,6 +202,7 @@ def test_settings_read_every_variable() -> None:
         config_cache_ttl_seconds=5,
         retry_base_seconds=10,
         retry_max_seconds=600,
+        otp_key_id="alias/x-otp",
     )
 
 
