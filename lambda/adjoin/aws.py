@@ -169,21 +169,6 @@ _NOT_SENT = (EndpointConnectionError, ConnectTimeoutError)
 SEND_ATTEMPTS = 3
 #: how the adapters wait between such attempts (the chaos harness replaces it)
 retry_sleep: Callable[[float], None] = time.sleep
-#: commands that will not change any more (ListCommandInvocations statuses)
-FINAL_COMMAND_STATUSES = frozenset(
-    {
-        "Success",
-        "Failed",
-        "TimedOut",
-        "Cancelled",
-        "DeliveryTimedOut",
-        "ExecutionTimedOut",
-        "Undeliverable",
-        "Terminated",
-        "InvalidPlatform",
-        "AccessDenied",
-    }
-)
 
 
 def _not_accepted(exc: BaseException) -> bool:

@@ -23,7 +23,7 @@ import random
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -294,8 +294,9 @@ class Run:
             rows.update({r["instanceId"]: r for r in page})
         return rows
 
-    def _dead_letters(self) -> list[tuple[str, str, str | None]]:
-        """(source message id, reason, instance id) of every message in the DLQ."""
+    def _dead_letters(self) -> list[tuple[str, str, str | None, str]]:
+        """(source message id, reason, instance id, kind of the source message) of every
+        message in the DLQ (the Lambda's, and the queue's redrives)."""
         from moto.sqs.models import sqs_backends
 
         from tests.unit import fakes
@@ -307,10 +308,33 @@ class Run:
             reason = attributes.get("reason", {}).get("StringValue", "?")
             source = attributes.get("sourceMessageId", {}).get("StringValue", "?")
             sent = self.sent.get(source)
-            out.append((source, reason, sent.instance_id if sent else None))
+            kind = sent.kind if sent else "?"
+            out.append((source, reason, sent.instance_id if sent else None, kind))
         for message in self.queue.redriven:
-            out.append((message.message_id, f"redrive({message.kind})", message.instance_id))
+            reason = f"redrive({message.kind})"
+            out.append((message.message_id, reason, message.instance_id, message.kind))
         return out
+
+    def _dead_of(self, phase: Phase, kinds: tuple[str, ...]) -> dict[str, set[str]]:
+        """The DLQ reasons of each instance, for the messages of these kinds; counts the
+        phase's DLQ duplicates (copies with the same source message and reason)."""
+        dead = [d for d in self._dead_letters() if d[3] in kinds]
+        by_instance: dict[str, set[str]] = {}
+        for _, reason, iid, _ in dead:
+            if iid:
+                by_instance.setdefault(iid, set()).add(reason)
+        pairs = Counter((source, reason) for source, reason, _, _ in dead)
+        phase.dlq_duplicates = sum(n - 1 for n in pairs.values())
+        phase.poison_rejected = (
+            sum(
+                1
+                for (source, reason) in pairs
+                if self.sent[source].kind == "poison" and reason == "malformed_event"
+            )
+            if "poison" in kinds
+            else 0
+        )
+        return by_instance
 
     def _phase(self, drained: tuple[bool, float], before: tuple[int, int, int, int]) -> Phase:
         phase = Phase(stuck=not drained[0], seconds=drained[1])
@@ -325,20 +349,7 @@ class Run:
 
     def _join_report(self, phase: Phase) -> None:
         rows = self._rows()
-        dead = self._dead_letters()
-        by_instance: dict[str, set[str]] = {}
-        for _, reason, iid in dead:
-            if iid:
-                by_instance.setdefault(iid, set()).add(reason)
-        pairs = Counter((source, reason) for source, reason, _ in dead)
-        phase.dlq_duplicates = sum(n - 1 for n in pairs.values())
-        phase.poison_rejected = sum(
-            1
-            for (source, reason) in pairs
-            if self.sent.get(source) is not None
-            and self.sent[source].kind == "poison"
-            and reason == "malformed_event"
-        )
+        by_instance = self._dead_of(phase, ("running", "status", "poison"))
         trusted: set[str] = set()
         for inst in self.agents.instances.values():
             if inst.platform == "tools":
@@ -380,15 +391,9 @@ class Run:
             self._send(self._body(inst.account, inst.region, event), "terminated", inst.instance_id)
         return chosen
 
-    def _leave_report(self, phase: Phase, chosen: list[Any], dead_before: int) -> None:
+    def _leave_report(self, phase: Phase, chosen: list[Any]) -> None:
         rows = self._rows()
-        dead = self._dead_letters()[dead_before:]
-        by_instance: dict[str, set[str]] = {}
-        for _, reason, iid in dead:
-            if iid:
-                by_instance.setdefault(iid, set()).add(reason)
-        pairs = Counter((source, reason) for source, reason, _ in dead)
-        phase.dlq_duplicates = sum(n - 1 for n in pairs.values())
+        by_instance = self._dead_of(phase, ("terminated",))
         names = self.directory.names()
         leaves = Counter(self.agents.leaves)
         for inst in chosen:
@@ -469,11 +474,10 @@ class Run:
             self._send(body, kind, iid)
         joins = self._phase(self._drain(), before)
         self._join_report(joins)
-        dead_before = len(self._dead_letters())
         before = self._counters()
         chosen = self._terminate()
         leaves = self._phase(self._drain(), before)
-        self._leave_report(leaves, chosen, dead_before)
+        self._leave_report(leaves, chosen)
         return joins, leaves
 
     @contextlib.contextmanager
@@ -643,6 +647,41 @@ def _reasons(counter: Counter[str]) -> str:
     return ", ".join(f"{r} {n}" for r, n in sorted(counter.items())) or "0"
 
 
+#: (heading, width, value) of the columns of a phase's table, after the seed and the count
+Column = tuple[str, int, Callable[[Phase], object]]
+JOIN_COLUMNS: list[Column] = [
+    (">1 join", 8, lambda p: p.multiple),
+    ("dup cmd", 8, lambda p: p.duplicate_commands),
+    ("lost", 5, lambda p: p.lost),
+    ("state", 6, lambda p: p.state_wrong),
+    ("orphans", 8, lambda p: p.orphans),
+    ("poison", 7, lambda p: p.poison_rejected),
+    ("dlq dup", 8, lambda p: p.dlq_duplicates),
+    ("invoc", 6, lambda p: p.invocations),
+    ("crash", 6, lambda p: p.crashes),
+    ("faults", 7, lambda p: p.faults),
+]
+LEAVE_COLUMNS: list[Column] = [
+    ("dup leave", 9, lambda p: p.duplicate_commands),
+    *(c for c in JOIN_COLUMNS if c[0] in ("lost", "state", "orphans", "dlq dup")),
+    *(c for c in JOIN_COLUMNS if c[0] in ("invoc", "crash", "faults")),
+]
+
+
+def _section(results: list[RunResult], which: str, columns: list[Column]) -> list[str]:
+    """The heading, one row per seed and the totals of one phase."""
+    title = "exactly once" if which == "joins" else "removed"
+    heading = f"{'seed':>5} {title:>13} " + " ".join(f"{h:>{w}}" for h, w, _ in columns)
+    lines = [heading + "  dead-lettered (by reason)"]
+    phases = [getattr(r, which) for r in results]
+    rows = [(str(r.scenario.seed), getattr(r, which)) for r in results]
+    for label, p in [*rows, ("all", _total(phases))]:
+        cells = " ".join(f"{value(p)!s:>{w}}" for _, w, value in columns)
+        count = f"{p.exactly_once}/{p.instances}"
+        lines.append(f"{label:>5} {count:>13} {cells}  {_reasons(p.dead_lettered)}")
+    return lines
+
+
 def table(results: list[RunResult]) -> str:
     """The report of one adapter and fault mix: joins, then terminations, one row per seed."""
     from tests.chaos.faults import FaultMix
@@ -657,45 +696,11 @@ def table(results: list[RunResult]) -> str:
         f"late, {first.poison} malformed bodies; then {first.terminations} terminations",
         "",
         "joins",
-        f"{'seed':>5} {'exactly once':>13} {'>1 join':>8} {'dup cmd':>8} {'lost':>5} "
-        f"{'state':>6} {'orphans':>8} {'poison':>7} {'dlq dup':>8} {'invoc':>6} {'crash':>6} "
-        f"{'faults':>7}  dead-lettered (by reason)",
-    ]
-
-    def row(label: str, p: Phase, total: int) -> str:
-        return (
-            f"{label:>5} {p.exactly_once:>6}/{total:<6} {p.multiple:>8} "
-            f"{p.duplicate_commands:>8} {p.lost:>5} {p.state_wrong:>6} {p.orphans:>8} "
-            f"{p.poison_rejected:>7} {p.dlq_duplicates:>8} {p.invocations:>6} {p.crashes:>6} "
-            f"{p.faults:>7}  {_reasons(p.dead_lettered)}"
-        )
-
-    for r in results:
-        lines.append(row(str(r.scenario.seed), r.joins, r.joins.instances))
-    lines.append(
-        row("all", _total([r.joins for r in results]), sum(r.joins.instances for r in results))
-    )
-    lines += [
+        *_section(results, "joins", JOIN_COLUMNS),
         "",
         "terminations",
-        f"{'seed':>5} {'removed':>13} {'dup leave':>9} {'lost':>5} {'state':>6} {'orphans':>8} "
-        f"{'dlq dup':>8} {'invoc':>6} {'crash':>6} {'faults':>7}  dead-lettered (by reason)",
+        *_section(results, "leaves", LEAVE_COLUMNS),
     ]
-
-    def leave_row(label: str, p: Phase, total: int) -> str:
-        return (
-            f"{label:>5} {p.exactly_once:>6}/{total:<6} {p.duplicate_commands:>9} {p.lost:>5} "
-            f"{p.state_wrong:>6} {p.orphans:>8} {p.dlq_duplicates:>8} {p.invocations:>6} "
-            f"{p.crashes:>6} {p.faults:>7}  {_reasons(p.dead_lettered)}"
-        )
-
-    for r in results:
-        lines.append(leave_row(str(r.scenario.seed), r.leaves, r.leaves.instances))
-    lines.append(
-        leave_row(
-            "all", _total([r.leaves for r in results]), sum(r.leaves.instances for r in results)
-        )
-    )
     lines += [
         "",
         "exactly once: joined with one one-time password and recorded joined (terminations: "
@@ -712,6 +717,7 @@ def _total(phases: list[Phase]) -> Phase:
     total = Phase()
     for p in phases:
         for name in (
+            "instances",
             "exactly_once",
             "multiple",
             "duplicate_commands",

@@ -59,36 +59,37 @@ def _queue() -> str:
 # ---- faults inside botocore's retry loop ------------------------------------------------------
 
 
+def _send_once_with(kind: str) -> tuple[f.HttpFaults, str]:
+    """SendMessage through the harness with `kind` forced on its first attempt."""
+    url = _queue()
+    faults = _faults()
+    with faults.installed():
+        client = boto3.Session().client("sqs", region_name=REGION)
+        faults.armed, faults.forced = True, {1: kind}
+        client.send_message(QueueUrl=url, MessageBody=kind)
+        faults.armed = False
+    return faults, url
+
+
 @pytest.mark.parametrize("kind", f.PRE_SEND)
 def test_a_fault_before_the_send_is_retried_by_botocore_and_never_takes_effect(
     aws: None, kind: str
 ) -> None:
-    url = _queue()
-    faults = _faults()
-    with faults.installed():
-        client = boto3.Session().client("sqs", region_name=REGION)
-        faults.armed, faults.forced = True, {1: kind}
-        client.send_message(QueueUrl=url, MessageBody="once")
-        faults.armed = False
+    faults, url = _send_once_with(kind)
     # botocore made a second attempt; only that one reached moto
     assert faults.stats.attempts["sqs.SendMessage"] == 2
     assert faults.stats.effective["sqs.SendMessage"] == 1
     assert faults.stats.faults[kind] == 1
-    assert _queue_messages(url) == ["once"]
+    assert _queue_messages(url) == [kind]
 
 
 @pytest.mark.parametrize("kind", f.AMBIGUOUS)
 def test_an_ambiguous_fault_takes_effect_and_botocore_sends_it_again(aws: None, kind: str) -> None:
-    url = _queue()
-    faults = _faults()
-    with faults.installed():
-        client = boto3.Session().client("sqs", region_name=REGION)
-        faults.armed, faults.forced = True, {1: kind}
-        client.send_message(QueueUrl=url, MessageBody="twice")
-        faults.armed = False
+    faults, url = _send_once_with(kind)
     # the first attempt took effect although its caller saw an error: SQS holds two copies
+    assert faults.stats.attempts["sqs.SendMessage"] == 2
     assert faults.stats.effective["sqs.SendMessage"] == 2
-    assert sorted(_queue_messages(url)) == ["twice", "twice"]
+    assert _queue_messages(url) == [kind, kind]
 
 
 @pytest.mark.parametrize(

@@ -459,3 +459,31 @@ class FakeLdapDirectory:
             self.existing.discard(name)
             return True
         return False
+
+
+class SharedLdap:
+    """A constructor of FakeLdapDirectory (the engine builds one per use) whose directories all
+    share one set of objects and one log: `existing`, `log`, and the last one built in
+    `directory`. With `fake`, a delete also removes the object from `fake`'s Directory Service
+    (the same AD behind both adapters)."""
+
+    def __init__(self, fake: FakeAws | None = None) -> None:
+        self.existing: set[str] = set()
+        self.log: list[tuple[str, str]] = []
+        self.fake = fake
+        self.directory: FakeLdapDirectory | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> FakeLdapDirectory:
+        directory = FakeLdapDirectory(*args, **kwargs)
+        directory.existing, directory.log = self.existing, self.log
+        if self.fake is not None:
+            computers = self.fake.computers
+            delete = directory.delete_computer
+
+            def delete_both(name: str, domain: str, ou: str | None) -> bool:
+                computers.pop(name, None)
+                return delete(name, domain, ou)
+
+            directory.delete_computer = delete_both  # type: ignore[method-assign]
+        self.directory = directory
+        return directory

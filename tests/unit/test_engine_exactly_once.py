@@ -54,30 +54,6 @@ def state_table() -> Any:
     return boto3.resource("dynamodb", region_name=fakes.HUB_REGION).Table(fakes.STATE_TABLE)
 
 
-class LdapRecorder:
-    """A constructor for FakeLdapDirectory that keeps one shared directory; its deletes also
-    remove the object from `fake`'s Directory Service (the same AD behind both)."""
-
-    def __init__(self, fake: fakes.FakeAws | None = None) -> None:
-        self.existing: set[str] = set()
-        self.log: list[tuple[str, str]] = []
-        self.fake = fake
-
-    def __call__(self, *args: Any, **kwargs: Any) -> fakes.FakeLdapDirectory:
-        directory = fakes.FakeLdapDirectory(*args, **kwargs)
-        directory.existing, directory.log = self.existing, self.log
-        if self.fake is not None:
-            computers = self.fake.computers
-            delete = directory.delete_computer
-
-            def delete_both(name: str, domain: str, ou: str | None) -> bool:
-                computers.pop(name, None)
-                return delete(name, domain, ou)
-
-            directory.delete_computer = delete_both  # type: ignore[method-assign]
-        return directory
-
-
 # ---- one claim, one one-time password ------------------------------------------------------
 
 
@@ -230,7 +206,7 @@ def test_send_command_throttled_is_retried_at_once_up_to_three_times(
     [(1, 1), (3, 2)],
     ids=["retried-within-the-attempt", "retried-by-the-redelivery"],
 )
-def test_ds_create_that_took_effect_is_finished_by_the_retry(
+def test_ds_create_that_took_effect_is_finished_by_the_retry(  # noqa: PLR0917
     world: fakes.World,
     fake: fakes.FakeAws,
     make_engine: MakeEngine,
@@ -276,7 +252,7 @@ def test_ds_object_of_an_earlier_claim_is_replaced_through_the_ldap_leave_adapte
 ) -> None:
     # GIVEN an object an earlier (failed) claim created, and the ldap leave adapter
     [iid] = fakes.launch(fakes.SPOKE_A, REGION)
-    ldap = LdapRecorder(fake)
+    ldap = fakes.SharedLdap(fake)
     engine = make_engine(ldap=ldap, LEAVE_ADAPTER="ldap")
     name = "EC2" + iid[-12:].upper()
     first = _failed_earlier_claim(world, fake, engine, iid)
@@ -450,7 +426,7 @@ def test_a_termination_recorded_before_a_lost_answer_deletes_only_what_a_join_ma
     history = [{"status": before, "at": "t0", "reason": "x"}] if before else []
     history.append({"status": "leaving", "at": "t1", "reason": "terminated"})
     _row(iid, status="leaving", history=history, computerName="EC2" + iid[-12:].upper())
-    ldap = LdapRecorder()
+    ldap = fakes.SharedLdap()
     ldap.existing.add("EC2" + iid[-12:].upper())
     engine = make_engine(ldap=ldap, LEAVE_ADAPTER="ldap")
     # WHEN the termination is handled again
@@ -466,7 +442,7 @@ def test_terminated_while_the_join_retries_removes_the_object_it_created(
     world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
 ) -> None:
     # GIVEN a join that created its object, is terminated meanwhile, and then fails transiently
-    ldap = LdapRecorder()
+    ldap = fakes.SharedLdap()
     engine = make_engine(ldap=ldap, DIRECTORY_ADAPTER="ldap", LEAVE_ADAPTER="ldap")
     other = make_engine(ldap=ldap, DIRECTORY_ADAPTER="ldap", LEAVE_ADAPTER="ldap")
     [iid] = fakes.launch(fakes.SPOKE_A, REGION)

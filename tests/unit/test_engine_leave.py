@@ -15,26 +15,11 @@ def event(iid: str, state: str) -> dict[str, Any]:
     return fakes.sqs_record(fakes.state_event(fakes.SPOKE_A, REGION, iid, state))
 
 
-class LdapRecorder:
-    """A constructor for FakeLdapDirectory that keeps one shared directory."""
-
-    def __init__(self) -> None:
-        self.directory: fakes.FakeLdapDirectory | None = None
-
-    def __call__(self, *args: Any, **kwargs: Any) -> fakes.FakeLdapDirectory:
-        fresh = fakes.FakeLdapDirectory(*args, **kwargs)
-        if self.directory is not None:
-            fresh.existing = self.directory.existing
-            fresh.log = self.directory.log
-        self.directory = fresh
-        return fresh
-
-
 def test_terminated_after_join_deletes_the_object_with_ldap(
     world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine, recorder: Recorder
 ) -> None:
     # GIVEN an instance joined through ldap
-    ldap = LdapRecorder()
+    ldap = fakes.SharedLdap()
     engine = make_engine(ldap=ldap, DIRECTORY_ADAPTER="ldap", LEAVE_ADAPTER="ldap")
     [iid] = fakes.launch(fakes.SPOKE_A, REGION)
     assert engine.process([event(iid, "running")]) == []
@@ -55,7 +40,7 @@ def test_terminated_after_join_deletes_the_object_with_ldap(
 def test_terminated_twice_deletes_once(
     world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine, recorder: Recorder
 ) -> None:
-    ldap = LdapRecorder()
+    ldap = fakes.SharedLdap()
     engine = make_engine(ldap=ldap, DIRECTORY_ADAPTER="ldap", LEAVE_ADAPTER="ldap")
     [iid] = fakes.launch(fakes.SPOKE_A, REGION)
     engine.process([event(iid, "running")])
@@ -70,7 +55,7 @@ def test_terminated_before_join_means_no_join_and_no_object(
     world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
 ) -> None:
     # GIVEN an instance terminated before its (delayed) running event is processed
-    ldap = LdapRecorder()
+    ldap = fakes.SharedLdap()
     engine = make_engine(ldap=ldap, DIRECTORY_ADAPTER="ldap", LEAVE_ADAPTER="ldap")
     [iid] = fakes.launch(fakes.SPOKE_A, REGION)
     # WHEN the terminated event comes first and the running event after it
@@ -104,7 +89,7 @@ def test_terminated_during_the_join_removes_the_new_object(
     world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
 ) -> None:
     # GIVEN the terminated event is handled while the join is between claim and record
-    ldap = LdapRecorder()
+    ldap = fakes.SharedLdap()
     engine = make_engine(ldap=ldap, DIRECTORY_ADAPTER="ldap", LEAVE_ADAPTER="ldap")
     other = make_engine(ldap=ldap, DIRECTORY_ADAPTER="ldap", LEAVE_ADAPTER="ldap")
     [iid] = fakes.launch(fakes.SPOKE_A, REGION)
@@ -181,7 +166,7 @@ def test_terminated_without_state_uses_the_deterministic_name(
     world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
 ) -> None:
     # GIVEN a joined instance whose state row was lost
-    ldap = LdapRecorder()
+    ldap = fakes.SharedLdap()
     engine = make_engine(ldap=ldap, DIRECTORY_ADAPTER="ldap", LEAVE_ADAPTER="ldap")
     [iid] = fakes.launch(fakes.SPOKE_A, REGION)
     engine.process([event(iid, "running")])
@@ -208,7 +193,7 @@ def test_running_and_terminated_in_one_batch_keep_their_order(
     world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
 ) -> None:
     # GIVEN a batch holding an instance's running event and then its terminated event
-    ldap = LdapRecorder()
+    ldap = fakes.SharedLdap()
     engine = make_engine(ldap=ldap, DIRECTORY_ADAPTER="ldap", LEAVE_ADAPTER="ldap")
     [iid] = fakes.launch(fakes.SPOKE_A, REGION)
     run, end = event(iid, "running"), event(iid, "terminated")
