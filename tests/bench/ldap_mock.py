@@ -94,30 +94,19 @@ class _CountedConnection(Connection):  # type: ignore[misc]  # ldap3 ships no ty
 
         self.open = counted_open
 
-    def bind(self, *args: Any, **kwargs: Any) -> Any:
-        self.counter.hit("bind")
-        with _TREE_LOCK:
-            return super().bind(*args, **kwargs)
 
-    def search(self, *args: Any, **kwargs: Any) -> Any:
-        self.counter.hit("search")
+def _counted(operation: str) -> Any:
+    def method(self: _CountedConnection, *args: Any, **kwargs: Any) -> Any:
+        self.counter.hit(operation)
         with _TREE_LOCK:
-            return super().search(*args, **kwargs)
+            return getattr(Connection, operation)(self, *args, **kwargs)
 
-    def add(self, *args: Any, **kwargs: Any) -> Any:
-        self.counter.hit("add")
-        with _TREE_LOCK:
-            return super().add(*args, **kwargs)
+    method.__name__ = operation
+    return method
 
-    def modify(self, *args: Any, **kwargs: Any) -> Any:
-        self.counter.hit("modify")
-        with _TREE_LOCK:
-            return super().modify(*args, **kwargs)
 
-    def delete(self, *args: Any, **kwargs: Any) -> Any:
-        self.counter.hit("delete")
-        with _TREE_LOCK:
-            return super().delete(*args, **kwargs)
+for _operation in ("bind", "search", "add", "modify", "delete"):
+    setattr(_CountedConnection, _operation, _counted(_operation))
 
 
 @contextmanager

@@ -3,7 +3,8 @@
     .venv/bin/python -m tests.bench [--instances 200] [--latency-ms 50] [--batch-size 100]
         [--combinations ds+ldap,ds+ad_tools_host,ldap+ldap] [--env KEY=VALUE ...]
         [--timeline-instances 200] [--spread-s 60] [--delivery-s 1]
-        [--no-timeline] [--no-package] [--profile [--profile-out build/bench-join.prof]]
+        [--no-lifecycle] [--no-timeline] [--no-package]
+        [--profile [--profile-out build/bench-join.prof]]
 
 `make bench PROFILE=1` adds a cProfile of the `ds`+`ldap` join burst (every thread of the
 engine's pool merged), printed by own time and written for `python -m pstats`.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import marshal
+import os
 import pstats
 import sys
 from collections.abc import Iterable
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.bench import lifecycle
+from tests.bench import imports, lifecycle, timeline
 from tests.bench.lifecycle import COMBINATIONS, PHASES, Phase
 
 SEED_NOTE = (
@@ -132,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeline-instances", type=int, default=200)
     parser.add_argument("--spread-s", type=float, default=60.0)
     parser.add_argument("--delivery-s", type=float, default=1.0)
+    parser.add_argument("--no-lifecycle", action="store_true")
     parser.add_argument("--no-timeline", action="store_true")
     parser.add_argument("--no-package", action="store_true")
     parser.add_argument("--profile", action="store_true")
@@ -151,10 +154,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.latency_ms:g} ms added to every AWS call and LDAP operation (moto in-process)"
     )
     print(SEED_NOTE)
+    print(f"load average at the start: {os.getloadavg()[0]:.1f} (2 cores: wall times depend on it)")
     if env:
         print(f"our Lambda environment overrides: {env}")
     ours: dict[str, dict[str, Phase]] = {}
     profile: dict[Any, Any] = {}
+    if args.no_lifecycle:
+        combos = []
     for combo in combos:
         join, leave = COMBINATIONS[combo]
         ours[combo] = lifecycle.run_ours(
@@ -166,18 +172,20 @@ def main(argv: list[str] | None = None) -> int:
             env=env,
             profile_join=profile if args.profile and combo == "ds+ldap" else None,
         )
-    seed = lifecycle.run_seed(
-        instances=args.instances, latency_ms=args.latency_ms, batch_size=args.batch_size
-    )
-    print()
-    for line in lifecycle_table(ours, seed, args.batch_size):
-        print(line)
-    print()
-    for combo, phases in ours.items():
-        for line in operations(f"ours {combo}", phases):
+    seed: dict[str, Phase] = {}
+    if not args.no_lifecycle:
+        seed = lifecycle.run_seed(
+            instances=args.instances, latency_ms=args.latency_ms, batch_size=args.batch_size
+        )
+        print()
+        for line in lifecycle_table(ours, seed, args.batch_size):
             print(line)
-    for line in operations("seed", seed):
-        print(line)
+        print()
+        for combo, phases in ours.items():
+            for line in operations(f"ours {combo}", phases):
+                print(line)
+        for line in operations("seed", seed):
+            print(line)
 
     targets: list[Target] = []
     n = args.instances
@@ -235,9 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     problems = run_failed([*ours.values(), seed])
+    print(f"load average after the bursts: {os.getloadavg()[0]:.1f}")
     if not args.no_timeline:
-        from tests.bench import timeline
-
         defaults = timeline.module_defaults()
         seed_mapping = timeline.Mapping(
             timeline.SEED_DELAY_S, defaults.batch_size, defaults.window_s, defaults.concurrency
@@ -290,8 +297,6 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     if not args.no_package:
-        from tests.bench import imports
-
         package = imports.measure()
         print()
         print(

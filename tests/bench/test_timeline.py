@@ -37,7 +37,7 @@ def test_with_the_module_defaults_every_instance_joins_when_its_user_data_is_don
     """First attempt at 30 s + delivery + window: the agent is online, the command is sent, the
     script waits for cloud-init (60 s) and joins in 10 s: 70 s after running, no retry."""
     result = run(timeline.module_defaults())
-    assert result.joined_after == [70.0] * 8
+    assert result.joined_after == pytest.approx([70.0] * 8)
     assert result.retries == 0 and result.dead == 0
     # the status event comes back through the same delayed queue: the state says joined later
     assert len(result.recorded_after) == 8
@@ -47,7 +47,7 @@ def test_with_the_module_defaults_every_instance_joins_when_its_user_data_is_don
 def test_without_a_delay_the_agent_offline_retries_wait_for_the_agent() -> None:
     result = run(timeline.Mapping(0, 100, 5, 5, 10))
     assert result.retries > 0  # tried before the agent was online, and again after
-    assert result.joined_after == [70.0] * 8
+    assert result.joined_after == pytest.approx([70.0] * 8)
 
 
 def test_the_seed_waits_its_blind_five_minutes() -> None:

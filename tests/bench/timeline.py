@@ -41,7 +41,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.bench.lifecycle import ROOT, Instance, environment, launch_fleet, quiet
+from tests.bench.lifecycle import (
+    ROOT,
+    Instance,
+    environment,
+    launch_fleet,
+    quiet,
+    success_event,
+)
 
 HUB_VARIABLES = ROOT / "modules" / "hub" / "variables.tf"
 SEED_DELAY_S = 300
@@ -369,22 +376,7 @@ def simulate(
                 done = max(tl.now, ready) + boot.join_s
                 tl.at(done, "joined", iid)
                 if ours:  # the command's status event travels back through the queue
-                    item = world.state(iid) or {}
-                    inst = by_id[iid]
-                    document = (
-                        "ad-join-windows-join"
-                        if item.get("platform") == "windows"
-                        else "ad-join-linux-join"
-                    )
-                    status = fakes.command_event(
-                        inst.account,
-                        inst.region,
-                        iid,
-                        str(item.get("commandId", "")),
-                        "Success",
-                        document=document,
-                    )
-                    tl.at(done + delivery_s, "send", status)
+                    tl.at(done + delivery_s, "send", success_event(world, by_id[iid]))
 
         sim.run(on_sent, horizon_s=4 * 3600)
         fake.latency = 0.0
