@@ -44,6 +44,7 @@ class Package:
     import_ms: float  # median of the runs
     import_runs: list[float]
     powertools_from: str  # "layer" or "zip"
+    compiled_import_ms: float  # median with the byte-code compiled beforehand
 
 
 def measure(runs: int = 5, zip_path: Path = ZIP, layer_path: Path = LAYER) -> Package:
@@ -61,29 +62,40 @@ def measure(runs: int = 5, zip_path: Path = ZIP, layer_path: Path = LAYER) -> Pa
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
         env.pop("PYTHONPATH", None)
         probe = _PROBE.format(task=str(task), layer=str(opt / "python"))
-        times: list[float] = []
-        origin = ""
-        for _ in range(runs):
-            out = subprocess.run(
-                [sys.executable, "-c", probe],
-                check=True,
-                capture_output=True,
-                text=True,
-                env=env,
-                cwd=task,
-                timeout=120,
-            ).stdout
-            answer = json.loads(out.strip().splitlines()[-1])
-            if not str(answer["adjoin"]).startswith(str(task)):
-                raise SystemExit(f"the handler did not load from the zip: {answer}")
-            times.append(float(answer["ms"]))
-            origin = "layer" if str(answer["powertools"]).startswith(str(opt)) else "zip"
-            if origin == "zip" and not str(answer["powertools"]).startswith(str(task)):
-                raise SystemExit(f"Powertools came from neither the zip nor the layer: {answer}")
+
+        def probe_runs() -> tuple[list[float], str]:
+            times: list[float] = []
+            origin = ""
+            for _ in range(runs):
+                out = subprocess.run(
+                    [sys.executable, "-c", probe],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    cwd=task,
+                    timeout=120,
+                ).stdout
+                answer = json.loads(out.strip().splitlines()[-1])
+                if not str(answer["adjoin"]).startswith(str(task)):
+                    raise SystemExit(f"the handler did not load from the zip: {answer}")
+                times.append(float(answer["ms"]))
+                origin = "layer" if str(answer["powertools"]).startswith(str(opt)) else "zip"
+                if origin == "zip" and not str(answer["powertools"]).startswith(str(task)):
+                    raise SystemExit(f"Powertools from neither the zip nor the layer: {answer}")
+            return times, origin
+
+        times, origin = probe_runs()
+        # the same with byte-code compiled beforehand: what shipping .pyc files would save
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", str(task), str(opt)], check=True, timeout=300
+        )
+        compiled, _ = probe_runs()
     return Package(
         zip_bytes=zip_path.stat().st_size,
         layer_bytes=layer_bytes,
         import_ms=statistics.median(times),
         import_runs=times,
         powertools_from=origin,
+        compiled_import_ms=statistics.median(compiled),
     )

@@ -150,14 +150,12 @@ def thread_profile(merged: dict[Any, Any]) -> Iterator[None]:
             for key, value in profile.stats.items():  # type: ignore[attr-defined]
                 if key in main.stats:  # type: ignore[attr-defined]
                     cc, nc, tt, ct, callers = main.stats[key]  # type: ignore[attr-defined]
-                    merged = dict(callers)
-                    merged.update(value[4])
                     main.stats[key] = (  # type: ignore[attr-defined]
                         cc + value[0],
                         nc + value[1],
                         tt + value[2],
                         ct + value[3],
-                        merged,
+                        {**callers, **value[4]},
                     )
                 else:
                     main.stats[key] = value  # type: ignore[attr-defined]

@@ -433,7 +433,12 @@ class LambdaRuntime:
             for path in self.layer_zips
         }
         for arn in arns:
-            digest = lam.get_layer_version_by_arn(Arn=arn)["Content"]["CodeSha256"]
+            # arn:aws:lambda:<region>:<account>:layer:<name>:<version>; the emulator lacks
+            # GetLayerVersionByArn, GetLayerVersion answers the same
+            name, version = arn.split(":")[6:8]
+            digest = lam.get_layer_version(LayerName=name, VersionNumber=int(version))["Content"][
+                "CodeSha256"
+            ]
             if digest not in by_hash:
                 raise RuntimeError(f"no local zip of layer {arn} (CodeSha256 {digest})")
             with zipfile.ZipFile(by_hash[digest]) as archive:
