@@ -435,6 +435,7 @@ class Engine:
                 "domainName": config.dns_name,
                 "computerOU": config.computer_ou or "",
                 "adGroupName": dec.ad_group_name,
+                "adSudoGroupName": dec.ad_sudo_group_name,
                 "dnsIP1": config.dns_ip1,
                 "dnsIP2": config.dns_ip2,
             }

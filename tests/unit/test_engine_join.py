@@ -36,6 +36,7 @@ def test_running_linux_instance_is_joined(
         "domainName": "corp.example.com",
         "computerOU": "OU=Computers,OU=AWS,DC=corp,DC=example,DC=com",
         "adGroupName": "Linux Admins",
+        "adSudoGroupName": "",
         "dnsIP1": "10.0.0.10",
         "dnsIP2": "10.0.1.10",
     }
@@ -52,6 +53,21 @@ def test_running_linux_instance_is_joined(
     assert item["attempts"] == 1
     assert [h["status"] for h in item["history"]] == ["joining"]
     assert recorder.metrics["JoinRequested"] == 1
+
+
+def test_sudo_group_tag_is_sent_with_the_join(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    # GIVEN a Linux instance tagged with a login group and a sudo group
+    tags = {"adGroupName": "Linux Users", "adSudoGroupName": "Linux Admins"}
+    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1", tags=tags)
+    record = fakes.sqs_record(fakes.state_event(fakes.SPOKE_A, "eu-west-1", iid, "running"))
+    # WHEN the engine processes its running event
+    assert make_engine().process([record]) == []
+    # THEN the join command carries both groups
+    [command] = fake.sent_commands()
+    assert command["Parameters"]["adGroupName"] == ["Linux Users"]
+    assert command["Parameters"]["adSudoGroupName"] == ["Linux Admins"]
 
 
 def running(account: str, region: str, iid: str, **kw: object) -> dict[str, object]:

@@ -2,6 +2,10 @@
 
 Directory Service has no call to delete a computer object or reset its password, so removal uses
 the `ldap` or `ad_tools_host` adapter, and an existing object is reported as ComputerExists.
+
+The owner stamp (adjoin.ownership) goes into `description` through CreateComputer's
+`ComputerAttributes` ("An array of Attribute objects that contain any LDAP attributes to apply to
+the computer account": https://docs.aws.amazon.com/directoryservice/latest/devguide/API_CreateComputer.html).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from adjoin import ownership
 from adjoin.aws import classify, http_status, retry_after
 from adjoin.directory.base import ComputerAccount
 from adjoin.errors import DirectoryError, DirectoryUnavailable, TransientError
@@ -47,6 +52,10 @@ class DirectoryServiceDirectory:
         }
         if account.ou:
             request["OrganizationalUnitDistinguishedName"] = account.ou
+        if account.owner is not None:
+            request["ComputerAttributes"] = [
+                {"Name": ownership.ATTRIBUTE, "Value": account.owner.format()}
+            ]
         try:
             self._client.create_computer(**request)
         except ClientError as exc:
