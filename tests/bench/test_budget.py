@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from adjoin.directory.dns_records import PARTITIONS
 from tests.bench import lifecycle
 
 pytestmark = pytest.mark.slow
@@ -41,6 +42,10 @@ LEAVE_COMMON = {
 NO_LDAP = {"open": 0, "bind": 0, "search": 0, "add": 0, "modify": 0, "delete": 0}
 #: one connection and bind per object: search, then add (join) or delete (leave)
 LDAP_PER_OBJECT = {"open": N, "bind": N, "search": N, "modify": 0}
+#: a leave also removes the host's DNS records: per DNS partition (DomainDnsZones,
+#: ForestDnsZones, System) one search for its A-record node and one for the reverse zones
+DNS_SEARCHES = 2 * len(PARTITIONS)
+LDAP_LEAVE = {**LDAP_PER_OBJECT, "search": N * (1 + DNS_SEARCHES), "add": 0, "delete": N}
 
 EXPECTED: dict[str, dict[str, dict[str, Any]]] = {
     "ds+ldap": {
@@ -48,7 +53,7 @@ EXPECTED: dict[str, dict[str, dict[str, Any]]] = {
         "status": {"calls": STATUS, "ldap": NO_LDAP},
         "leave": {
             "calls": {**LEAVE_COMMON, ("ssm", "GetParameter"): 1},  # the ldap password, once
-            "ldap": {**LDAP_PER_OBJECT, "add": 0, "delete": N},
+            "ldap": LDAP_LEAVE,
         },
     },
     "ds+ad_tools_host": {
@@ -70,7 +75,7 @@ EXPECTED: dict[str, dict[str, dict[str, Any]]] = {
         "status": {"calls": STATUS, "ldap": NO_LDAP},
         "leave": {
             "calls": LEAVE_COMMON,  # the password is still cached
-            "ldap": {**LDAP_PER_OBJECT, "add": 0, "delete": N},
+            "ldap": LDAP_LEAVE,
         },
     },
 }
