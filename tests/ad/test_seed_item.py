@@ -11,13 +11,11 @@ there; outside, it is rejected before anything reaches the directory.
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Any
 
 import pytest
 
-from tests.ad.conftest import REPO_ROOT, run_join_script
+from tests.ad.conftest import run_driver, run_join_script
 from tests.ad.harness import Namespace, SambaDomain
 
 pytestmark = [pytest.mark.slow, pytest.mark.ad]
@@ -65,18 +63,7 @@ def run_engine(
         "tags": tags,
         "env": {"DIRECTORY_ADAPTER": "ldap", "LEAVE_ADAPTER": "ldap"},
     }
-    proc = hub.run(
-        [sys.executable, "-m", "tests.ad.engine_driver"],
-        input=json.dumps(request),
-        env={"PYTHONPATH": f"{REPO_ROOT / 'lambda'}:{REPO_ROOT}"},
-        cwd=REPO_ROOT,
-        check=False,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    # the engine's own JSON log lines come first; the driver's answer is the last line
-    answer: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return answer
+    return run_driver(hub, "tests.ad.engine_driver", request)
 
 
 def parameters(command: dict[str, Any]) -> dict[str, str]:
