@@ -116,6 +116,10 @@ UBUNTU = Distro(
     dirs=("/etc/cloud/cloud.cfg.d",),
 )
 DEBIAN_PACKAGES = ("adcli", "sssd-ad", "sssd-tools", "libnss-sss", "libpam-sss", "krb5-user")
+#: join.sh's RPM packages, without the PAM tool (authconfig on AL2, authselect elsewhere)
+RPM_PACKAGES = {
+    *("adcli", "sssd", "sssd-ad", "sssd-tools", "krb5-workstation", "oddjob", "oddjob-mkhomedir")
+}
 
 
 def env(name: str = "EC2ABCDEF012345", **overrides: str) -> dict[str, str]:
@@ -299,16 +303,7 @@ def test_amazon_linux_2_uses_yum_authconfig_and_keeps_the_password_off_argv(make
     # yum (no dnf there), the packages of the AL2 branch, authconfig (no authselect there)
     [install] = host.called("yum")
     assert install[:3] == ["install", "-y", "-q"]
-    assert set(install[3:]) == {
-        "adcli",
-        "sssd",
-        "sssd-ad",
-        "sssd-tools",
-        "krb5-workstation",
-        "oddjob",
-        "oddjob-mkhomedir",
-        "authconfig",
-    }  # sudo is present already
+    assert set(install[3:]) == {*RPM_PACKAGES, "authconfig"}  # sudo is present already
     assert host.called("authconfig") == [
         ["--enablesssd", "--enablesssdauth", "--enablemkhomedir", "--update"]
     ]
@@ -344,16 +339,7 @@ def test_amazon_linux_2023_uses_dnf_authselect_and_writes_the_realm(make_host) -
     proc = host.run_join(env())
     assert proc.returncode == 0, proc.stderr
     [install] = host.called("dnf")
-    assert set(install[3:]) == {
-        "adcli",
-        "sssd",
-        "sssd-ad",
-        "sssd-tools",
-        "krb5-workstation",
-        "oddjob",
-        "oddjob-mkhomedir",
-        "authselect",
-    }
+    assert set(install[3:]) == {*RPM_PACKAGES, "authselect"}
     assert host.called("yum") == []
     assert host.called("authselect") == [
         ["current", "--raw"],
