@@ -17,7 +17,7 @@ import pytest
 
 from adjoin.decisions import valid_group_name
 from adjoin.naming import computer_name
-from scripts.put_config_item import COMPUTER_OU
+from adjoin_cli.config_item import COMPUTER_OU
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 JOIN = REPO_ROOT / "scripts" / "windows" / "join.ps1"
@@ -173,3 +173,22 @@ def test_leave_password_source_rule(source: str, valid: bool) -> None:
         for name in ("ParameterNamePattern", "ParameterArnPattern", "SecretArnPattern")
     )
     assert accepted == valid
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("0", True),
+        ("600", True),
+        ("9999", True),
+        ("", False),
+        ("10000", False),
+        ("-1", False),
+        ("60s", False),
+        ("1 0", False),
+    ],
+)
+def test_join_boot_wait_rule_is_the_documents(value: str, valid: bool) -> None:
+    # the document's allowedPattern for bootWaitSeconds is ^[0-9]{1,4}$ (modules/spoke-account)
+    assert matches(JOIN_PATTERNS["BootWaitPattern"], value) == valid
+    assert (re.fullmatch(r"[0-9]{1,4}", value) is not None) == valid
