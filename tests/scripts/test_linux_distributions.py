@@ -552,6 +552,13 @@ def test_cloud_init_that_never_finishes_is_waited_for_only_the_bound(make_host) 
     assert join_call(host)
 
 
+def test_boot_wait_with_a_leading_zero_is_decimal(make_host) -> None:
+    host = make_host(RHEL9)
+    proc = host.run_join(env(SSM_bootWaitSeconds="0900"))  # the document's pattern allows it
+    assert proc.returncode == 0, proc.stderr
+    assert "waiting up to 900 s for cloud-init to finish" in proc.stderr
+
+
 def test_no_wait_without_cloud_init_or_with_a_zero_bound(make_host) -> None:
     host = make_host(RHEL9)
     host.sh("rm /usr/local/sbin/cloud-init")
