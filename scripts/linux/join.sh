@@ -123,8 +123,6 @@ validate_params() {
   FQDN="$HOST.$DOMAIN"
 }
 
-# ---- packages -----------------------------------------------------------------------------
-
 # ---- boot work ----------------------------------------------------------------------------
 
 # Wait (bounded by bootWaitSeconds) for cloud-init to finish the instance's own boot work (user
@@ -151,6 +149,8 @@ wait_for_boot() {
     *) log "cloud-init status exited $rc (an error in the boot work); joining anyway" ;;
   esac
 }
+
+# ---- packages -----------------------------------------------------------------------------
 
 detect_os() {
   OS_ID=unknown OS_LIKE="" OS_MAJOR=0
