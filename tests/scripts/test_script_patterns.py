@@ -192,3 +192,42 @@ def test_join_boot_wait_rule_is_the_documents(value: str, valid: bool) -> None:
     # the document's allowedPattern for bootWaitSeconds is ^[0-9]{1,4}$ (modules/spoke-account)
     assert matches(JOIN_PATTERNS["BootWaitPattern"], value) == valid
     assert (re.fullmatch(r"[0-9]{1,4}", value) is not None) == valid
+
+
+@pytest.mark.parametrize(
+    ("controller", "valid"),
+    [
+        ("dc1.ad.example.com", True),
+        ("DC1", True),
+        ("10.0.0.10", True),
+        ("dc1;reboot", False),
+        ("dc1 .corp", False),
+        ("dc1.corp.", False),
+        ("$(id)", False),
+    ],
+)
+def test_domain_controller_rule_matches_the_ssm_document(controller: str, valid: bool) -> None:
+    assert matches(JOIN_PATTERNS["DomainControllerPattern"], controller) == valid
+    ssm = (REPO_ROOT / "modules" / "spoke-account" / "ssm.tf").read_text(encoding="utf-8")
+    document = re.search(r'domainController = \{.*?allowedPattern\s*=\s*"([^"]+)"', ssm, re.S)
+    assert document is not None
+    assert (re.search(document.group(1).replace("\\\\", "\\"), controller) is not None) == valid
+
+
+@pytest.mark.parametrize(
+    ("message", "blocked"),
+    [
+        # the texts of KB5020276 and "Failure when you use an existing computer account"
+        (
+            "Computer 'WIN1' failed to join domain 'corp.example.com' from its current workgroup "
+            "'WORKGROUP' with following error message: An account with the same name exists in "
+            "Active Directory. Re-using the account was blocked by security policy.",
+            True,
+        ),
+        ("Error 0xaac (2732): NERR_AccountReuseBlockedByPolicy", True),
+        ("The specified domain either does not exist or could not be contacted.", False),
+        ("The user name or password is incorrect.", False),
+    ],
+)
+def test_the_account_reuse_refusal_is_recognised(message: str, blocked: bool) -> None:
+    assert matches(JOIN_PATTERNS["AccountReuseBlockedPattern"], message) == blocked
