@@ -31,9 +31,50 @@ from typing import Any
 ACCOUNTS = ("111111111111", "222222222222")
 REGIONS = ("us-east-1", "eu-west-1")
 HUB_REGION = "us-east-1"
-BATCH_SIZE = 100
-BATCHING_WINDOW = 5.0
 INVOCATION_SECONDS = 2.0
+HUB_QUEUE = os.path.join(os.path.dirname(__file__), "..", "..", "modules", "hub", "queue.tf")
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """modules/hub's defaults for the queue, its event source mapping and the Lambda's retries,
+    read from the module (so a run uses what a deployment gets)."""
+
+    delay: int
+    visibility: int
+    max_receive: int
+    batch_size: int
+    window: float
+    retry_base: int
+    retry_max: int
+
+    @classmethod
+    def read(cls) -> Defaults:
+        import re
+
+        from tests.bench.timeline import HUB_VARIABLES, module_defaults
+
+        mapping = module_defaults()
+        with open(HUB_QUEUE, encoding="utf-8") as handle:
+            queue = handle.read()
+        visibility = re.search(r"visibility_timeout_seconds\s*=\s*([0-9]+)", queue)
+        receives = re.search(r"maxReceiveCount\s*=\s*([0-9]+)", queue)
+        retry_max = re.search(
+            r"retry_max_seconds\s*=\s*optional\(number,\s*([0-9]+)\)", HUB_VARIABLES.read_text()
+        )
+        if not visibility or not receives or not retry_max or mapping.retry_base_s is None:
+            raise SystemExit(f"{HUB_QUEUE}: no visibility timeout, maxReceiveCount or retry bound")
+        return cls(
+            delay=mapping.delay_s,
+            visibility=int(visibility.group(1)),
+            max_receive=int(receives.group(1)),
+            batch_size=mapping.batch_size,
+            window=float(mapping.window_s),
+            retry_base=mapping.retry_base_s,
+            retry_max=int(retry_max.group(1)),
+        )
+
+
 PHASE_LIMIT_SECONDS = 6 * 3600.0  # a phase that has not drained by then is reported as stuck
 
 
@@ -114,6 +155,7 @@ class Run:
         self.clock = w.Clock()
         self.scheduler = w.Scheduler()
         self.sent: dict[str, Any] = {}  # message id -> sim message (every message ever sent)
+        self.defaults = Defaults.read()
         self.invocations = 0
         self.escaped = 0
 
@@ -142,7 +184,14 @@ class Run:
         self.directory: w.Directory = (
             w.LdapDit(fakes.JOIN_PASSWORD) if ldap else w.DsDirectory(fakes.DIRECTORY_ID)
         )
-        self.queue = w.SimQueue(self.clock, self.rng, self.world.queue_url)
+        self.queue = w.SimQueue(
+            self.clock,
+            self.rng,
+            self.world.queue_url,
+            delay=self.defaults.delay,
+            visibility=self.defaults.visibility,
+            max_receive=self.defaults.max_receive,
+        )
         self.agents = w.Agents(
             self.clock, self.rng, self.directory, self.scheduler.at, self._emit_status
         )
@@ -174,6 +223,8 @@ class Run:
         self.env = self.world.env(
             DIRECTORY_ADAPTER="ldap" if ldap else "ds",
             LEAVE_ADAPTER="ldap" if ldap else "ad_tools_host",
+            RETRY_BASE_SECONDS=str(self.defaults.retry_base),
+            RETRY_MAX_SECONDS=str(self.defaults.retry_max),
         )
 
     def _body(self, account: str, region: str, event: dict[str, Any]) -> str:
@@ -274,7 +325,7 @@ class Run:
         start = self.clock.now
         while self.clock.now - start < PHASE_LIMIT_SECONDS:
             self.scheduler.run_due(self.clock.now)
-            batch = self.queue.receive(BATCH_SIZE)
+            batch = self.queue.receive(self.defaults.batch_size)
             if batch:
                 self._invoke(batch)
                 self.clock.now += INVOCATION_SECONDS
@@ -284,7 +335,7 @@ class Run:
                 return True, self.clock.now - start
             nxt = min(upcoming)
             # the mapping waits up to its batching window once a message is visible
-            self.clock.now = max(self.clock.now + 0.001, nxt + BATCHING_WINDOW)
+            self.clock.now = max(self.clock.now + 0.001, nxt + self.defaults.window)
         return False, self.clock.now - start
 
     # ---- accounting ---------------------------------------------------------------------------
@@ -689,11 +740,15 @@ def table(results: list[RunResult]) -> str:
     first = results[0].scenario
     mix = FaultMix(first.rate, first.ambiguous, first.crash)
     leave = "ldap" if first.adapter == "ldap" else "ad_tools_host"
+    d = Defaults.read()
     lines = [
         f"adapter {first.adapter} (leave adapter {leave}); {mix.label()}",
         f"{first.instances} instances over {len(ACCOUNTS)} accounts x {len(REGIONS)} Regions, "
         f"{first.duplicates:.0%} running events delivered twice, {first.late_agents:.0%} agents "
         f"late, {first.poison} malformed bodies; then {first.terminations} terminations",
+        f"modules/hub's defaults: queue delay {d.delay} s, visibility {d.visibility} s, redrive "
+        f"after {d.max_receive} receives, batches of {d.batch_size} within {d.window:g} s, "
+        f"retries from {d.retry_base} s doubling (at most 900 s) within {d.retry_max} s",
         "",
         "joins",
         *_section(results, "joins", JOIN_COLUMNS),
