@@ -568,8 +568,8 @@ class Engine:
                 set_status=False,
             )
         if item.outcome and item.outcome.kind == REJECT:
-            # the claim ends; if its attempt ran, an object with its password may exist
-            if item.join is not None:
+            # the claim ends; if its attempt sent a create, an object with its password may exist
+            if item.join is not None and item.join.create_attempted:
                 owner = (("computerClaim", item.message_id),)
             item.metrics.append("JoinFailed")
             return Transition(

@@ -99,6 +99,7 @@ class JoinResult:
     command_id: str | None = None
     resumed: bool = False  # the command of an earlier attempt was found and adopted
     computer_claimed: bool = False  # the computer object holds this claim's password
+    create_attempted: bool = False  # a create was sent: an object of this claim may exist
 
 
 class JoinStep:
@@ -184,6 +185,7 @@ class JoinStep:
     ) -> str | None:
         """Create the object (or find this claim's own); returns the domain controller that
         holds it, when the adapter can tell."""
+        result.create_attempted = True
         try:
             controller = retry_unavailable(lambda n: _create_once(directory, account, n))
         except ComputerExists as exists:
@@ -192,6 +194,7 @@ class JoinStep:
                 result.computer_claimed = True  # this claim's own object: same password
                 return None
             if owner is None:  # not made by a join of this instance: never removed
+                result.create_attempted = False  # the first create met it: this claim made none
                 raise ComputerExists(
                     f"computer {attempt.name} already exists in the directory and no join of "
                     f"instance {attempt.instance_id} made it: delete it (or rename it) in the "

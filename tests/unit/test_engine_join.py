@@ -276,7 +276,7 @@ def test_ds_computer_that_no_join_made_is_a_permanent_failure_and_is_kept(
     # GIVEN an object of the instance's name that exists before any join (made by hand)
     [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1")
     fake.computers["EC2" + iid[-12:].upper()] = "someone-elses-password"
-    engine = make_engine(ldap=fakes.FakeLdapDirectory, LEAVE_ADAPTER="ldap")
+    engine = make_engine(ldap=fakes.SharedLdap(fake), LEAVE_ADAPTER="ldap")  # deletes reach ds
     # WHEN the first attempt of the first delivery meets it
     assert engine.process([running(fakes.SPOKE_A, "eu-west-1", iid)]) == []
     # THEN nothing is sent, nothing removed, and the DLQ says what to do
@@ -287,7 +287,13 @@ def test_ds_computer_that_no_join_made_is_a_permanent_failure_and_is_kept(
     item = world.state(iid)
     assert item is not None and item["status"] == "failed"
     assert "already exists" in item["lastError"] and "no join" in item["lastError"]
+    assert "computerClaim" not in item  # the failed claim made no object
     assert recorder.metrics["Rejected"] == 1
+    # WHEN a later running event claims the join again, THEN the object is still not removed
+    assert engine.process([running(fakes.SPOKE_A, "eu-west-1", iid)]) == []
+    assert fake.computers == {"EC2" + iid[-12:].upper(): "someone-elses-password"}
+    assert fake.sent_commands() == []
+    assert len(world.dlq_messages()) == 1  # the second one (the first was read above)
 
 
 def test_ds_unavailable_is_retried(
