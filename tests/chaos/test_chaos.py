@@ -284,6 +284,7 @@ def test_a_message_received_max_receive_count_times_is_redriven_at_the_next_rece
     assert queue.redriven == [message]
 
 
+@pytest.mark.slow
 def test_an_invocation_that_dies_gets_its_whole_batch_back_after_the_visibility_timeout() -> None:
     # GIVEN a run without faults whose first invocation dies
     scenario = run.Scenario("ds", 5, rate=0.0, crash=0.0, instances=4, terminations=0, poison=0)
@@ -312,6 +313,7 @@ def test_an_invocation_that_dies_gets_its_whole_batch_back_after_the_visibility_
 # ---- whole runs ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_seed_replays_exactly() -> None:
     small = {"instances": 12, "terminations": 3, "poison": 1}
     first = run.run_scenario(run.Scenario("ldap", 11, **small))  # type: ignore[arg-type]
