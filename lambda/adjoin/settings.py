@@ -12,6 +12,7 @@ from adjoin.naming import is_account_id, validate_prefix
 JOIN_ADAPTERS = ("ds", "ldap")
 LEAVE_ADAPTERS = ("ldap", "ad_tools_host", "none")
 _TAG_RE = re.compile(r"^[^=]{1,128}=.{0,256}$")
+_PARTITION_RE = re.compile(r"^aws(-[a-z]+)*$")
 
 
 class SettingsError(ValueError):
@@ -39,6 +40,7 @@ class Settings:
     config_cache_ttl_seconds: int = 60
     retry_base_seconds: int = 30
     retry_max_seconds: int = 3600
+    partition: str = "aws"
 
     @property
     def ad_tools_host_tag_pair(self) -> tuple[str, str]:
@@ -94,6 +96,7 @@ class Settings:
             directory_adapter=optional("directory_adapter"),
             leave_adapter=optional("leave_adapter"),
             computer_name_prefix=optional("computer_name_prefix"),
+            partition=optional("partition"),
             config_cache_ttl_seconds=integer("config_cache_ttl_seconds", 0, 86400),
             retry_base_seconds=integer("retry_base_seconds", 1, 900),
             retry_max_seconds=integer("retry_max_seconds", 1, 14 * 86400),
@@ -106,6 +109,10 @@ class Settings:
         if settings.leave_adapter not in LEAVE_ADAPTERS:
             problems.append(
                 f"LEAVE_ADAPTER must be one of {LEAVE_ADAPTERS}, got {settings.leave_adapter!r}"
+            )
+        if not _PARTITION_RE.fullmatch(settings.partition):
+            problems.append(
+                f"PARTITION must be an AWS partition (aws, aws-cn, ...), got {settings.partition!r}"
             )
         if not _TAG_RE.fullmatch(settings.ad_tools_host_tag):
             problems.append(

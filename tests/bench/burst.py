@@ -20,6 +20,8 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 MAX_CALLS_PER_INSTANCE = 2.2
@@ -43,7 +45,14 @@ def _env() -> None:
     )
 
 
-def run(instances: int, latency_ms: float, batch_size: int) -> dict[str, Any]:
+def run(
+    instances: int,
+    latency_ms: float,
+    batch_size: int,
+    around: Callable[[], AbstractContextManager[Any]] = nullcontext,
+) -> dict[str, Any]:
+    """`around` wraps the handler's runs only, not the set-up (the permissions proof records
+    the requests there: tests/iam/scenarios.py)."""
     _env()
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "lambda"))
     from moto import mock_aws
@@ -88,7 +97,8 @@ def run(instances: int, latency_ms: float, batch_size: int) -> dict[str, Any]:
 
         handler.reset()
         fake.requests.clear()
-        failures, wall, calls = drive(records)
+        with around():
+            failures, wall, calls = drive(records)
         joined = in_status("joining")
         # informational, same warm container: the status events that follow (state joined,
         # adComputerName tag)
@@ -110,7 +120,8 @@ def run(instances: int, latency_ms: float, batch_size: int) -> dict[str, Any]:
                 document=document,
             )
             status_records.append(fakes.sqs_record(event))
-        status_failures, status_wall, status_calls = drive(status_records)
+        with around():
+            status_failures, status_wall, status_calls = drive(status_records)
         failures += status_failures
         recorded = in_status("joined")
         handler.reset()

@@ -21,6 +21,7 @@ import sys
 import time
 import traceback
 import uuid
+from pathlib import Path
 from typing import Any
 
 
@@ -48,6 +49,11 @@ def main() -> None:
     parser.add_argument("--reply-fd", type=int, required=True)
     args = parser.parse_args()
     sys.path.insert(0, args.code_dir)
+    if os.environ.get("ADJOIN_IAM_RECORD"):  # the permissions proof records every AWS request
+        sys.path.append(str(Path(__file__).resolve().parents[2]))
+        from tests.iam.recorder import install_from_env
+
+        install_from_env()
     os.chdir(args.code_dir)
     module_name, _, function_name = args.handler.rpartition(".")
     handler = getattr(importlib.import_module(module_name), function_name)
