@@ -169,7 +169,9 @@ def moto_endpoint() -> Iterator[str]:
 def local_plan(root_factory: Any, tf_tree: Path, moto_endpoint: str) -> PlanSummary:
     root = root_factory("envs/local")
     return root.plan(
-        endpoint_url=moto_endpoint, lambda_zip_path=str(tf_tree / "build/adjoin-lambda.zip")
+        endpoint_url=moto_endpoint,
+        lambda_zip_path=str(tf_tree / "build/adjoin-lambda.zip"),
+        directory={"directory_ids": ["d-1234567890"]},
     )
 
 
