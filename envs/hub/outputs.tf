@@ -1,5 +1,5 @@
 output "config_table_name" {
-  description = "Name of the config table: write one item per workload account (scripts/put_config_item.py)."
+  description = "Name of the config table: write one item per workload account (`ad-join config put`)."
   value       = module.hub.config_table_name
 }
 

@@ -43,6 +43,35 @@ def error_code(exc: BaseException) -> str:
     return ""
 
 
+#: the longest wait a service may ask for that the engine honours (SQS's visibility limit, 12 h)
+MAX_RETRY_AFTER_SECONDS = 43200
+
+
+def http_status(exc: BaseException) -> int:
+    if isinstance(exc, ClientError):
+        return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return 0
+
+
+def retry_after(exc: BaseException) -> int | None:
+    """The wait a service asked for with its error, in seconds, or None.
+
+    Some AWS error shapes carry a `RetryAfterSeconds` member (botocore adds modeled error members
+    to the top of the parsed response), and any HTTP answer may carry `Retry-After` in
+    delay-seconds form (RFC 9110, section 10.2.3:
+    https://www.rfc-editor.org/rfc/rfc9110#field.retry-after). The HTTP-date form is ignored
+    (the backoff applies then).
+    """
+    if not isinstance(exc, ClientError):
+        return None
+    fields = [*exc.response.items(), *(exc.response.get("Error") or {}).items()]
+    values = [v for k, v in fields if k.lower() == "retryafterseconds"]
+    headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}) or {}
+    values += [v for k, v in headers.items() if k.lower() == "retry-after"]
+    seconds = [int(v) for v in values if str(v).strip().isdigit()]
+    return min(max(seconds), MAX_RETRY_AFTER_SECONDS) if seconds else None
+
+
 def classify(exc: BaseException, what: str) -> AdJoinError:
     """Map an exception from boto3 to a TransientError or PermanentError (message names the
     operation and error code only: request parameters never end up in it)."""
@@ -50,9 +79,11 @@ def classify(exc: BaseException, what: str) -> AdJoinError:
         return exc
     code = error_code(exc)
     if isinstance(exc, ClientError):
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        status = http_status(exc)
         if code in THROTTLING_CODES or status >= 500:
-            return TransientError(f"{what}: {code or status}", reason="throttled")
+            return TransientError(
+                f"{what}: {code or status}", reason="throttled", retry_after=retry_after(exc)
+            )
         return PermanentError(f"{what}: {code}", reason="aws_error")
     if isinstance(exc, ConnectionError | ReadTimeoutError | BotoCoreError):
         return TransientError(f"{what}: {type(exc).__name__}", reason="aws_unreachable")

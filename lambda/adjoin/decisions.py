@@ -11,6 +11,7 @@ from adjoin.events import CommandStatusEvent
 
 GROUP_NAME_RE = re.compile(r"^[A-Za-z0-9._-](?:[A-Za-z0-9 ._-]{0,62}[A-Za-z0-9._-])?$")
 TAG_GROUP = "adGroupName"
+TAG_SUDO_GROUP = "adSudoGroupName"
 TAG_AUTOADJOIN = "autoadjoin"
 TAG_COMPUTER_NAME = "adComputerName"
 
@@ -67,6 +68,7 @@ class Decision:
     detail: str = ""
     platform: str | None = None
     ad_group_name: str = ""
+    ad_sudo_group_name: str = ""
     status: str | None = None  # for RECORD: joined / failed
 
 
@@ -113,7 +115,21 @@ def decide_running(instance: InstanceInfo | None, config: AccountConfig) -> Deci
         group = config.default_ad_group_name or ""
         if group and not valid_group_name(group):
             return Decision(Action.REJECT, "invalid_config", "defaultAdGroupName is invalid")
-    return Decision(Action.JOIN, "join", platform=instance.platform, ad_group_name=group)
+    sudo_group = instance.tags.get(TAG_SUDO_GROUP)
+    if sudo_group is not None and not valid_group_name(sudo_group):
+        return Decision(
+            Action.REJECT,
+            "invalid_tag",
+            "adSudoGroupName tag must be 1-64 characters [A-Za-z0-9 ._-] "
+            "without leading or trailing space",
+        )
+    return Decision(
+        Action.JOIN,
+        "join",
+        platform=instance.platform,
+        ad_group_name=group,
+        ad_sudo_group_name=sudo_group or "",
+    )
 
 
 def decide_agent(decision: Decision, agent_online: bool) -> Decision:

@@ -46,6 +46,8 @@ MAX_WORKERS = 64
 ACK, RETRY, REJECT = "ack", "retry", "reject"
 #: the state a `running` event that does not join records, by decision
 _RECORDED_STATUS = {Action.SKIP: d.SKIPPED, Action.RETRY: d.PENDING, Action.REJECT: d.FAILED}
+#: a `running` event for an id DescribeInstances does not return: acknowledged, nothing recorded
+NOT_FOUND = Decision(Action.SKIP, "instance_not_found", "EC2 does not know this instance")
 
 
 @dataclass
@@ -53,6 +55,7 @@ class Outcome:
     kind: str
     reason: str
     detail: str = ""
+    retry_after: int | None = None  # for RETRY: the wait the service asked for, in seconds
 
 
 @dataclass
@@ -83,8 +86,15 @@ class Item:
             "region": ev.region if ev else "",
         }
 
-    def finish(self, kind: str, reason: str, detail: str = "", metric: str | None = None) -> None:
-        self.outcome = Outcome(kind, reason, detail)
+    def finish(
+        self,
+        kind: str,
+        reason: str,
+        detail: str = "",
+        metric: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        self.outcome = Outcome(kind, reason, detail, retry_after)
         if metric:
             self.metrics.append(metric)
 
@@ -128,19 +138,45 @@ class Engine:
 
     # ------------------------------------------------------------------ entry point
     def process(self, records: list[dict[str, Any]]) -> list[str]:
-        """Process one SQS batch; returns the message ids to report as batch item failures."""
+        """Process one SQS batch; returns the message ids to report as batch item failures.
+
+        Nothing raised while handling a record escapes: a step that fails unexpectedly leaves
+        every record it had not settled to be retried (`internal_error`), and the batch still
+        gets its answer.
+        """
         items = [self._parse(record) for record in records]
-        self._dedupe(items)
-        self._load_configs(items)
-        self._describe_and_decide(items)
-        self._first_transitions(items)
-        self._run_work(items)
-        self._final_transitions(items)
-        return self._settle(items)
+        steps = (
+            self._dedupe,
+            self._load_configs,
+            self._describe_and_decide,
+            self._first_transitions,
+            self._run_work,
+            self._final_transitions,
+        )
+        for step in steps:
+            try:
+                step(items)
+            except Exception as exc:
+                logger.exception("unexpected error in a batch step", extra={"step": step.__name__})
+                for item in items:
+                    if item.outcome is None:
+                        item.finish(
+                            RETRY, "internal_error", f"{step.__name__}: {type(exc).__name__}"
+                        )
+        try:
+            return self._settle(items)
+        except Exception:
+            # the last resort: every message comes back (nothing acknowledged, nothing lost)
+            logger.exception("unexpected error while settling the batch: retrying all of it")
+            return [item.message_id for item in items]
 
     # ------------------------------------------------------------------ steps
     def _parse(self, record: dict[str, Any]) -> Item:
+        if not isinstance(record, dict):
+            record = {}
         attributes = record.get("attributes") or {}
+        if not isinstance(attributes, dict):
+            attributes = {}
         item = Item(
             message_id=str(record.get("messageId", "")),
             receipt_handle=str(record.get("receiptHandle", "")),
@@ -152,6 +188,9 @@ class Engine:
             item.event = parse_event(item.body)
         except PermanentError as exc:
             item.finish(REJECT, exc.reason, str(exc), "Rejected")
+        except Exception as exc:  # e.g. RecursionError: the parser itself gave up on the body
+            item.finish(REJECT, "malformed_event", f"body cannot be parsed: {type(exc).__name__}")
+            item.metrics.append("Rejected")
         return item
 
     @staticmethod
@@ -239,6 +278,9 @@ class Engine:
         for item in group:
             assert item.event is not None and item.config is not None  # noqa: S101
             info: InstanceInfo | None = found.get(item.event.instance_id)
+            if info is None:  # EC2 does not know it: record nothing (a source could invent ids)
+                item.decision = NOT_FOUND
+                continue
             item.decision = d.decide_running(info, item.config)
             if item.decision.action is Action.JOIN:
                 candidates.append(item)
@@ -261,6 +303,10 @@ class Engine:
         for item in items:
             ev, dec = item.event, item.decision
             if item.outcome or ev is None or dec is None or item.config is None:
+                continue
+            if dec is NOT_FOUND:
+                logger.warning("running event for an instance EC2 does not know", extra=item.ctx())
+                item.finish(ACK, dec.reason, dec.detail, "InstanceNotFound")
                 continue
             if isinstance(ev, InstanceStateEvent) and ev.state == "running":
                 item.name = computer_name(ev.instance_id, self.settings.computer_name_prefix)
@@ -390,6 +436,7 @@ class Engine:
                 "domainName": config.dns_name,
                 "computerOU": config.computer_ou or "",
                 "adGroupName": dec.ad_group_name,
+                "adSudoGroupName": dec.ad_sudo_group_name,
                 "dnsIP1": config.dns_ip1,
                 "dnsIP2": config.dns_ip2,
             }
@@ -578,7 +625,7 @@ class Engine:
 
     def _fail(self, item: Item, exc: AdJoinError) -> None:
         if isinstance(exc, TransientError):
-            item.finish(RETRY, exc.reason, str(exc))
+            item.finish(RETRY, exc.reason, str(exc), retry_after=exc.retry_after)
         else:
             item.finish(REJECT, exc.reason, str(exc), "Rejected")
 
@@ -593,6 +640,7 @@ class Engine:
             outcome = item.outcome or Outcome(RETRY, "internal_error", "no outcome")
             if outcome.kind == RETRY:
                 delay = d.retry_delay(item.receive_count, self.settings.retry_base_seconds)
+                delay = max(delay, outcome.retry_after or 0)  # what the service asked for
                 if d.retry_exhausted(item.sent_ms, now_ms, delay, self.settings.retry_max_seconds):
                     detail = f"retries exhausted after {outcome.reason}: {outcome.detail}"
                     item.outcome = outcome = Outcome(REJECT, "retry_exhausted", detail)

@@ -25,9 +25,19 @@ class PermanentError(AdJoinError):
 
 
 class TransientError(AdJoinError):
-    """Retrying later can help: throttling, agent not online yet, directory unreachable."""
+    """Retrying later can help: throttling, agent not online yet, directory unreachable.
+
+    `retry_after` is the wait in seconds the service asked for (`RetryAfterSeconds` or an HTTP
+    `Retry-After` header), if it asked: the engine waits at least that long.
+    """
 
     reason = "transient"
+
+    def __init__(
+        self, message: str, *, reason: str | None = None, retry_after: int | None = None
+    ) -> None:
+        super().__init__(message, reason=reason)
+        self.retry_after = retry_after
 
 
 class DirectoryError(PermanentError):

@@ -69,6 +69,8 @@ def _load(body: str) -> dict[str, Any]:
         data = json.loads(body)
     except (TypeError, ValueError) as exc:
         raise MalformedEvent("body is not JSON") from exc
+    except RecursionError:  # e.g. thousands of nested arrays: the parser's stack gives up
+        raise MalformedEvent("body is nested too deeply to parse") from None
     if not isinstance(data, dict):
         raise MalformedEvent("body is not a JSON object")
     return data

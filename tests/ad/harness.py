@@ -57,6 +57,35 @@ touch "$state/ready"
 trap '' TERM INT
 while :; do sleep 3600 & wait $! || true; done
 """
+# The same for a namespace rooted in another tree (a debootstrap tree of another release): an
+# overlay of the whole tree (the tree itself stays clean for the next run), its own /proc, the
+# host's /dev, a tmpfs on /run, the given host folders bound read-only at the same paths (the
+# repository, so the join script is at the path the tests know), then PID 1 chroots into it.
+ROOTED_HOLDER_SCRIPT = r"""
+set -euo pipefail
+state=$1 host=$2 lower=$3
+shift 3
+root=$state/root
+up=$state/root-up work=$state/root-work
+mkdir -p "$up" "$work" "$root"
+mount -t overlay overlay -o "lowerdir=$lower,upperdir=$up,workdir=$work" "$root"
+mount -t proc proc "$root/proc"
+mount --rbind /dev "$root/dev"
+mount -t tmpfs -o mode=0755 tmpfs "$root/run"
+mkdir -p "$root/run/lock"
+for dir in "$@"; do
+  mkdir -p "$root$dir"
+  mount --bind "$dir" "$root$dir"
+  mount -o remount,bind,ro "$root$dir"
+done
+hostname "$host"
+echo "$host" > "$root/etc/hostname"
+ip link set lo up
+touch "$state/ready"
+# PID 1 of the namespace, in the tree: reap orphans until killed from outside.
+exec chroot "$root" /bin/bash -c \
+  'trap "" TERM INT; while :; do sleep 3600 & wait $! || true; done' adjoin-ad-harness-holder
+"""
 
 
 # Run by the system python3 (Samba's bindings) in the DC namespace; JSON request on stdin.
@@ -76,8 +105,9 @@ for ou in req["ous"]:
     db.create_ou(ou)
 for user, password in req["users"].items():
     db.newuser(user, password)
-db.newgroup(req["group"])
-db.add_remove_group_members(req["group"], req["members"], add_members_operation=True)
+for group, members in req["groups"].items():
+    db.newgroup(group)
+    db.add_remove_group_members(group, members, add_members_operation=True)
 res = db.search(db.domain_dn(), expression="(sAMAccountName=%s)" % req["sid_of"],
                 attrs=["objectSid"])
 print(ndr_unpack(security.dom_sid, res[0]["objectSid"][0]))
@@ -100,11 +130,19 @@ class Namespace:
     name: str
     hostname: str
     state_dir: Path
+    #: a tree to root the namespace in (an overlay of it), instead of the host's own /
+    root: Path | None = None
+    #: host folders visible read-only at the same paths inside a rooted namespace
+    binds: tuple[Path, ...] = ()
     unshare: subprocess.Popen[bytes] | None = None
     init_pid: int = 0
 
     def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        holder = [HOLDER_SCRIPT, NS_MARKER, str(self.state_dir), self.hostname]
+        if self.root is not None:
+            holder = [ROOTED_HOLDER_SCRIPT, NS_MARKER, str(self.state_dir), self.hostname]
+            holder += [str(self.root), *(str(b) for b in self.binds)]
         self.unshare = subprocess.Popen(
             [
                 "unshare",
@@ -118,10 +156,7 @@ class Namespace:
                 "private",
                 "bash",
                 "-c",
-                HOLDER_SCRIPT,
-                NS_MARKER,
-                str(self.state_dir),
-                self.hostname,
+                *holder,
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -138,7 +173,8 @@ class Namespace:
         (self.state_dir / "init.pid").write_text(str(self.init_pid))
 
     def nsenter(self, cmd: Sequence[str]) -> list[str]:
-        return ["nsenter", "-t", str(self.init_pid), "-m", "-u", "-n", "-p", "--", *cmd]
+        rooted = ["-r", "-w"] if self.root is not None else []  # PID 1's root and directory
+        return ["nsenter", "-t", str(self.init_pid), "-m", "-u", "-n", "-p", *rooted, "--", *cmd]
 
     def run(
         self,
@@ -263,6 +299,9 @@ class SambaDomain:
     join_user: str = "svc-adjoin"
     member_user: str = "alice"
     non_member_user: str = "bob"
+    #: the adSudoGroupName group, with one member who is in no other group
+    sudo_group_name: str = "EC2 Linux Admins"
+    sudo_user: str = "carol"
     admin_password: str = field(default_factory=lambda: _strong_password("Adm"), repr=False)
     join_password: str = field(default_factory=lambda: _strong_password("Join"), repr=False)
     user_password: str = field(default_factory=lambda: _strong_password("User"), repr=False)
@@ -334,6 +373,8 @@ class SambaDomain:
             "admin_password": self.admin_password,
             "member_user": self.member_user,
             "non_member_user": self.non_member_user,
+            "sudo_group_name": self.sudo_group_name,
+            "sudo_user": self.sudo_user,
             "user_password": self.user_password,
             "ca_cert_path": str(self.samba_dir / "tls" / "ca.pem"),
             "run_dir": str(self.run_dir),
@@ -432,13 +473,19 @@ class SambaDomain:
         if getattr(self, "run_dir", None) is not None and not os.environ.get("ADJOIN_AD_KEEP"):
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
-    def add_client(self, hostname: str) -> Namespace:
+    def add_client(
+        self, hostname: str, *, root: Path | None = None, binds: tuple[Path, ...] = ()
+    ) -> Namespace:
         """Another domain client (a fresh "instance") on its own /24: 10.213.<n>.2, where n
-        counts clients from 0, routed through the DC namespace (10.213.<n>.1)."""
+        counts clients from 0, routed through the DC namespace (10.213.<n>.1). With `root`,
+        the client runs in that tree (another release, tests/ad/debian_tree.py) instead of
+        the host's own, with `binds` (host folders) visible read-only at the same paths."""
         index = len(self.clients)
         if index > 200:
             raise HarnessError("too many clients")
-        client = Namespace(f"client{index}", hostname, self.run_dir / f"ns-client{index}")
+        client = Namespace(
+            f"client{index}", hostname, self.run_dir / f"ns-client{index}", root=root, binds=binds
+        )
         self.clients.append(client)
         client.start()
         suffix = secrets.token_hex(3)
@@ -605,9 +652,12 @@ class SambaDomain:
                 self.join_user: self.join_password,
                 self.member_user: self.user_password,
                 self.non_member_user: self.user_password,
+                self.sudo_user: self.user_password,
             },
-            "group": self.group_name,
-            "members": [self.member_user],
+            "groups": {
+                self.group_name: [self.member_user],
+                self.sudo_group_name: [self.sudo_user],
+            },
             "sid_of": self.join_user,
         }
         sid = self.dc.run(

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 
 from adjoin.directory.base import ComputerAccount
 from adjoin.directory.ldap import LdapDirectory
 from adjoin.errors import AdJoinError
+from adjoin.ownership import OwnerStamp
 
 
 def main() -> None:
@@ -29,12 +31,20 @@ def main() -> None:
             timeout=request.get("timeout", 5.0),
         )
         if request["op"] == "create":
-            directory.create_computer(ComputerAccount(**request["account"]))
+            account = dict(request["account"])
+            if account.get("owner"):
+                account["owner"] = OwnerStamp(**account["owner"])
+            directory.create_computer(ComputerAccount(**account))
             result: object = None
+        elif request["op"] == "stamped":
+            result = [asdict(c) for c in directory.stamped_computers(request.get("ou"))]
         else:
-            result = directory.delete_computer(
+            deleted = directory.delete_computer(
                 request["name"], request["domain"], request.get("ou")
             )
+            result = {"deleted": deleted, "dns_removed": directory.last_dns_removed}
+            if not request.get("with_dns"):
+                result = deleted
         print(json.dumps({"ok": True, "result": result}))
     except AdJoinError as exc:
         print(

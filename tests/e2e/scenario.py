@@ -150,6 +150,7 @@ class Instance:
             "domainName": self.directory.domain,
             "computerOU": self.directory.ou,
             "adGroupName": self.group,
+            "adSudoGroupName": "",
             "dnsIP1": self.directory.dns_ips[0],
             "dnsIP2": self.directory.dns_ips[1],
         }

@@ -41,6 +41,16 @@ def info(state: str = "running", platform: str | None = "linux", **tags: str) ->
         (info(adGroupName="a" * 65), Action.REJECT, "invalid_tag"),
         (info(adGroupName="x$(reboot)"), Action.REJECT, "invalid_tag"),
         (info(adGroupName="Admins\n"), Action.REJECT, "invalid_tag"),
+        # adSudoGroupName: optional, the same character rules as adGroupName
+        (info(adSudoGroupName="Linux Sudoers"), Action.JOIN, "join"),
+        (info(adSudoGroupName="a" * 64), Action.JOIN, "join"),
+        (info(adSudoGroupName=""), Action.REJECT, "invalid_tag"),
+        (info(adSudoGroupName=" lead"), Action.REJECT, "invalid_tag"),
+        (info(adSudoGroupName="trail "), Action.REJECT, "invalid_tag"),
+        (info(adSudoGroupName="a" * 65), Action.REJECT, "invalid_tag"),
+        (info(adSudoGroupName="x$(reboot)"), Action.REJECT, "invalid_tag"),
+        (info(adSudoGroupName="Admins\nALL ALL=(ALL) NOPASSWD: ALL"), Action.REJECT, "invalid_tag"),
+        (info(adGroupName="Ops", adSudoGroupName="%wheel"), Action.REJECT, "invalid_tag"),
     ],
 )
 def test_decide_running(instance: InstanceInfo | None, action: Action, reason: str) -> None:
@@ -51,6 +61,17 @@ def test_decide_running(instance: InstanceInfo | None, action: Action, reason: s
 def test_join_carries_platform_and_tag_group() -> None:
     decision = d.decide_running(info(platform="windows", adGroupName="Win Admins"), CONFIG)
     assert (decision.platform, decision.ad_group_name) == ("windows", "Win Admins")
+
+
+def test_join_carries_the_sudo_group_or_empty() -> None:
+    decision = d.decide_running(info(adGroupName="Ops", adSudoGroupName="Ops Admins"), CONFIG)
+    assert (decision.ad_group_name, decision.ad_sudo_group_name) == ("Ops", "Ops Admins")
+    assert d.decide_running(info(adGroupName="Ops"), CONFIG).ad_sudo_group_name == ""
+
+
+def test_invalid_sudo_tag_says_which_tag() -> None:
+    decision = d.decide_running(info(adSudoGroupName="bad;group"), CONFIG)
+    assert decision.detail.startswith("adSudoGroupName tag must be")
 
 
 def test_group_falls_back_to_config_default_then_empty() -> None:

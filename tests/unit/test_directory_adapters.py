@@ -6,9 +6,10 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from adjoin.aws import SecretReader
+from adjoin.aws import SecretReader, classify, retry_after
 from adjoin.config import InvalidConfig, parse_account_item
 from adjoin.directory.ad_tools_host import AdToolsHostDirectory
 from adjoin.directory.base import ComputerAccount
@@ -60,29 +61,73 @@ def test_create_without_ou_uses_the_default_container(ds: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("code", "message", "error"),
+    ("code", "message", "status", "error"),
     [
-        ("EntityAlreadyExistsException", "exists", ComputerExists),
-        ("DirectoryUnavailableException", "down", DirectoryUnavailable),
-        ("ServiceException", "internal", DirectoryUnavailable),
-        ("ClientException", "Rate exceeded", DirectoryUnavailable),
-        ("ThrottlingException", "slow down", DirectoryUnavailable),
-        ("AuthenticationFailedException", "no", DirectoryError),
-        ("EntityDoesNotExistException", "no directory", DirectoryError),
-        ("InvalidParameterException", "bad ou", DirectoryError),
+        ("EntityAlreadyExistsException", "exists", 400, ComputerExists),
+        ("DirectoryUnavailableException", "down", 400, DirectoryUnavailable),
+        ("ServiceException", "internal", 500, DirectoryUnavailable),
+        ("ClientException", "Rate exceeded", 400, DirectoryUnavailable),
+        ("ThrottlingException", "slow down", 400, DirectoryUnavailable),
+        # any 5xx is transient (defect 3 of issue 8: these went to the DLQ as directory_error)
+        ("InternalError", "oops", 500, DirectoryUnavailable),
+        ("ServiceUnavailable", "busy", 503, DirectoryUnavailable),
+        ("SomethingNew", "gateway", 502, DirectoryUnavailable),
+        ("AuthenticationFailedException", "no", 400, DirectoryError),
+        ("EntityDoesNotExistException", "no directory", 400, DirectoryError),
+        ("InvalidParameterException", "bad ou", 400, DirectoryError),
     ],
 )
 def test_errors_are_typed_and_never_carry_the_password(
-    ds: Any, code: str, message: str, error: type[Exception]
+    ds: Any, code: str, message: str, status: int, error: type[Exception]
 ) -> None:
     with Stubber(ds) as stub:
-        stub.add_client_error("create_computer", code, f"{message} {OTP}")
+        stub.add_client_error("create_computer", code, f"{message} {OTP}", http_status_code=status)
         with pytest.raises(error) as info:
             DirectoryServiceDirectory(ds, "d-1234567890").create_computer(ACCOUNT)
     assert OTP not in str(info.value)
     assert info.value.__cause__ is None and info.value.__suppress_context__
     if error is DirectoryUnavailable:
         assert not isinstance(info.value, DirectoryError)
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        ({"ResponseMetadata": {"HTTPHeaders": {"retry-after": "120"}}}, 120),  # RFC 9110
+        ({"RetryAfterSeconds": 45}, 45),  # a modeled member of the error shape
+        ({"Error": {"retryAfterSeconds": "45"}}, 45),
+        ({"RetryAfterSeconds": 45, "ResponseMetadata": {"HTTPHeaders": {"retry-after": "90"}}}, 90),
+        (
+            {"ResponseMetadata": {"HTTPHeaders": {"retry-after": "Wed, 21 Oct 2026 07:28:00 GMT"}}},
+            None,
+        ),
+        ({"RetryAfterSeconds": 10**9}, 43200),  # at most SQS's longest visibility timeout
+        ({}, None),
+    ],
+)
+def test_the_wait_a_service_asks_for_is_read_from_the_error(
+    response: dict[str, Any], expected: int | None
+) -> None:
+    base: dict[str, Any] = {"Error": {"Code": "ThrottlingException", "Message": "slow"}}
+    for key, value in response.items():
+        base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
+    exc = ClientError(base, "CreateComputer")  # type: ignore[arg-type]
+    assert retry_after(exc) == expected
+    assert classify(exc, "x").retry_after == expected  # type: ignore[attr-defined]
+
+
+def test_ds_keeps_the_wait_the_service_asks_for(ds: Any) -> None:
+    with Stubber(ds) as stub:
+        stub.add_client_error(
+            "create_computer",
+            "ServiceUnavailable",
+            "busy",
+            http_status_code=503,
+            response_meta={"HTTPHeaders": {"retry-after": "120"}},
+        )
+        with pytest.raises(DirectoryUnavailable) as info:
+            DirectoryServiceDirectory(ds, "d-1234567890").create_computer(ACCOUNT)
+    assert info.value.retry_after == 120
 
 
 def test_ds_cannot_delete(ds: Any) -> None:

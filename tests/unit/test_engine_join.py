@@ -36,6 +36,7 @@ def test_running_linux_instance_is_joined(
         "domainName": "corp.example.com",
         "computerOU": "OU=Computers,OU=AWS,DC=corp,DC=example,DC=com",
         "adGroupName": "Linux Admins",
+        "adSudoGroupName": "",
         "dnsIP1": "10.0.0.10",
         "dnsIP2": "10.0.1.10",
     }
@@ -52,6 +53,21 @@ def test_running_linux_instance_is_joined(
     assert item["attempts"] == 1
     assert [h["status"] for h in item["history"]] == ["joining"]
     assert recorder.metrics["JoinRequested"] == 1
+
+
+def test_sudo_group_tag_is_sent_with_the_join(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    # GIVEN a Linux instance tagged with a login group and a sudo group
+    tags = {"adGroupName": "Linux Users", "adSudoGroupName": "Linux Admins"}
+    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1", tags=tags)
+    record = fakes.sqs_record(fakes.state_event(fakes.SPOKE_A, "eu-west-1", iid, "running"))
+    # WHEN the engine processes its running event
+    assert make_engine().process([record]) == []
+    # THEN the join command carries both groups
+    [command] = fake.sent_commands()
+    assert command["Parameters"]["adGroupName"] == ["Linux Users"]
+    assert command["Parameters"]["adSudoGroupName"] == ["Linux Admins"]
 
 
 def running(account: str, region: str, iid: str, **kw: object) -> dict[str, object]:
@@ -198,12 +214,11 @@ def test_describe_falls_back_to_a_filter_when_one_id_does_not_exist(
     fake.calls.clear()
     # WHEN processed
     assert make_engine().process(records) == []
-    # THEN the real one is joined and the ghost skipped as gone (two describe calls)
+    # THEN the real one is joined and the ghost acknowledged (two describe calls), no row
     assert [c["InstanceIds"] for c in fake.sent_commands()] == [[iid]]
     assert fake.calls[("ec2", "DescribeInstances")] == 2
-    ghost_item = world.state(ghost)
-    assert ghost_item is not None and ghost_item["status"] == "skipped"
-    assert ghost_item["history"][0]["reason"] == "instance_gone"
+    assert world.state(ghost) is None
+    assert recorder.metrics["InstanceNotFound"] == 1
 
 
 def test_one_describe_and_one_agent_query_per_account_region_per_batch(
@@ -381,3 +396,26 @@ def test_a_new_running_event_after_a_failed_join_joins_again(
     item = world.state(iid)
     assert item is not None and item["status"] == "joining" and item["attempts"] == 2
     assert len(fake.sent_commands()) == 2
+
+
+def test_a_wait_the_directory_asks_for_sets_the_retry_delay(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    # GIVEN Directory Service answers 503 with Retry-After: 600 (longer than the 30 s backoff)
+    from adjoin.errors import DirectoryUnavailable
+
+    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1")
+    engine = make_engine()
+
+    class Busy:
+        def create_computer(self, account: object) -> None:
+            raise DirectoryUnavailable("busy", retry_after=600)
+
+    engine.directories.joiner = lambda config: Busy()  # type: ignore[method-assign]
+    [record] = fakes.enqueue(world, [fakes.state_event(fakes.SPOKE_A, "eu-west-1", iid, "running")])
+    # WHEN processed, THEN the message comes back after the 600 s asked for
+    assert engine.process([record]) == [record["messageId"]]
+    [change] = [
+        json.loads(body) for svc, op, body in fake.requests if op == "ChangeMessageVisibilityBatch"
+    ]
+    assert change["Entries"][0]["VisibilityTimeout"] == 600

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from adjoin.ownership import OwnerStamp
+
 
 @dataclass(frozen=True)
 class ComputerAccount:
@@ -14,6 +16,24 @@ class ComputerAccount:
     domain: str  # DNS name of the domain
     ou: str | None  # distinguished name of the OU; None means the default Computers container
     one_time_password: str = field(repr=False)  # never shown by repr()
+    owner: OwnerStamp | None = None  # written to `description` (adjoin.ownership)
+
+
+@dataclass(frozen=True)
+class StampedComputer:
+    """A computer object that carries an owner stamp (what the reconciler may remove)."""
+
+    name: str  # computer name, upper case, without the trailing "$"
+    dn: str
+    owner: OwnerStamp
+    created: str = ""  # whenCreated, ISO 8601 ("" when the directory did not say)
+
+
+class DirectoryReader(Protocol):
+    """Listing of stamped objects (the `ldap` adapter; `ds` and `ad_tools_host` cannot read)."""
+
+    def stamped_computers(self, ou: str | None) -> list[StampedComputer]:
+        """The stamped computer objects under OU (None: the whole domain)."""
 
 
 class DirectoryPort(Protocol):

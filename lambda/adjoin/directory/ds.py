@@ -2,6 +2,10 @@
 
 Directory Service has no call to delete a computer object or reset its password, so removal uses
 the `ldap` or `ad_tools_host` adapter, and an existing object is reported as ComputerExists.
+
+The owner stamp (adjoin.ownership) goes into `description` through CreateComputer's
+`ComputerAttributes` ("An array of Attribute objects that contain any LDAP attributes to apply to
+the computer account": https://docs.aws.amazon.com/directoryservice/latest/devguide/API_CreateComputer.html).
 """
 
 from __future__ import annotations
@@ -10,8 +14,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from adjoin import ownership
+from adjoin.aws import classify, http_status, retry_after
 from adjoin.directory.base import ComputerAccount
-from adjoin.errors import DirectoryError, DirectoryUnavailable
+from adjoin.errors import DirectoryError, DirectoryUnavailable, TransientError
 
 UNAVAILABLE_CODES = frozenset(
     {
@@ -46,6 +52,10 @@ class DirectoryServiceDirectory:
         }
         if account.ou:
             request["OrganizationalUnitDistinguishedName"] = account.ou
+        if account.owner is not None:
+            request["ComputerAttributes"] = [
+                {"Name": ownership.ATTRIBUTE, "Value": account.owner.format()}
+            ]
         try:
             self._client.create_computer(**request)
         except ClientError as exc:
@@ -53,17 +63,17 @@ class DirectoryServiceDirectory:
             error = exc.response.get("Error", {})
             code = str(error.get("Code", ""))
             message = str(error.get("Message", "")).lower()
+            what = f"Directory Service CreateComputer {account.name}: {code or http_status(exc)}"
             if code == "EntityAlreadyExistsException":
                 raise ComputerExists(
                     f"computer {account.name} already exists in directory {self._directory_id}"
                 ) from None
-            if code in UNAVAILABLE_CODES or "rate exceeded" in message:
-                raise DirectoryUnavailable(
-                    f"Directory Service CreateComputer {account.name}: {code}"
-                ) from None
-            raise DirectoryError(
-                f"Directory Service CreateComputer {account.name}: {code}"
-            ) from None
+            # 5xx answers (InternalError, ServiceUnavailable, ServiceException, ...) and
+            # throttling are transient, like any AWS call's (adjoin.aws.classify).
+            transient = isinstance(classify(exc, what), TransientError)
+            if transient or code in UNAVAILABLE_CODES or "rate exceeded" in message:
+                raise DirectoryUnavailable(what, retry_after=retry_after(exc)) from None
+            raise DirectoryError(what) from None
         except BotoCoreError as exc:
             raise DirectoryUnavailable(
                 f"Directory Service CreateComputer {account.name}: {type(exc).__name__}"

@@ -2,9 +2,12 @@
 
 The Lambda binds as the delegated join user (`adJoinUserName`), over LDAPS (default) or StartTLS,
 verifying the domain controller's certificate against `ca_cert_pem` or the system store and its
-host name. It adds the computer object with its one-time password in the requested OU, resets that
-password when the object already exists (so a retried join is idempotent), and deletes the object
-with the tree-delete control on termination.
+host name. It adds the computer object with its one-time password and owner stamp
+(`description`, adjoin.ownership) in the requested OU, resets that password (and writes the stamp)
+when the object already exists (so a retried join is idempotent), and deletes the object with the
+tree-delete control on termination, then the host's A records and the PTR records that point to
+it in the domain's AD-integrated zones (adjoin.directory.dns_records). `stamped_computers` lists
+the stamped objects of an OU for the reconciler.
 
 `security="seal"` (NTLM signing and sealing on port 389) is refused: ldap3 2.9.1 does not implement
 NTLM session security, and an unsealed NTLM or simple bind on port 389 is both rejected by domain
@@ -25,6 +28,10 @@ from contextlib import contextmanager, suppress
 from typing import Any, Final
 
 from ldap3 import (
+    BASE,
+    LEVEL,
+    MODIFY_DELETE,
+    MODIFY_REPLACE,
     NONE,
     SIMPLE,
     SUBTREE,
@@ -35,11 +42,15 @@ from ldap3 import (
 from ldap3.core import exceptions as ldap_exc
 from ldap3.utils.conv import escape_filter_chars
 
-from adjoin.directory.base import ComputerAccount
+from adjoin import ownership
+from adjoin.directory import dns_records
+from adjoin.directory.base import ComputerAccount, StampedComputer
 from adjoin.errors import DirectoryError, DirectoryUnavailable
+from adjoin.log import logger
 
 SECURITY_MODES: Final = ("ldaps", "starttls", "seal")
 TREE_DELETE_OID: Final = "1.2.840.113556.1.4.805"
+PAGE_SIZE: Final = 500
 # userAccountControl of a pre-created workstation account: WORKSTATION_TRUST_ACCOUNT (0x1000),
 # enabled, password required. This is what `adcli preset-computer` / ADUC create and what
 # `adcli join --login-type=computer` (one-time password) expects to find.
@@ -130,6 +141,7 @@ class LdapDirectory:
         self._user = user
         self._password = password
         self._ca_cert_pem = ca_cert_pem
+        self.last_dns_removed = 0  # DNS records the last delete_computer removed
 
     def __repr__(self) -> str:
         return (
@@ -148,37 +160,154 @@ class LdapDirectory:
         with self._session(f"create computer {name}", secrets) as conn:
             existing = self._find(conn, name)
             if existing is None:
+                attributes: dict[str, Any] = {
+                    "cn": name,
+                    "sAMAccountName": f"{name}$",
+                    "userAccountControl": WORKSTATION_TRUST_ACCOUNT,
+                    "dNSHostName": f"{name.lower()}.{account.domain.lower()}",
+                    "unicodePwd": encode_unicode_pwd(account.one_time_password),
+                }
+                if account.owner is not None:
+                    attributes[ownership.ATTRIBUTE] = account.owner.format()
                 try:
-                    conn.add(
-                        dn,
-                        list(COMPUTER_OBJECT_CLASSES),
-                        {
-                            "cn": name,
-                            "sAMAccountName": f"{name}$",
-                            "userAccountControl": WORKSTATION_TRUST_ACCOUNT,
-                            "dNSHostName": f"{name.lower()}.{account.domain.lower()}",
-                            "unicodePwd": encode_unicode_pwd(account.one_time_password),
-                        },
-                    )
+                    conn.add(dn, list(COMPUTER_OBJECT_CLASSES), attributes)
                     return
                 except ldap_exc.LDAPEntryAlreadyExistsResult:
                     existing = self._find(conn, name) or dn  # lost a race: reset instead
             # ldap3's Active Directory password reset (unicodePwd replace, no old password).
             conn.extend.microsoft.modify_password(existing, account.one_time_password)
+            if account.owner is not None:  # the join takes the object over for this instance
+                stamp = account.owner.format()
+                conn.modify(existing, {ownership.ATTRIBUTE: [(MODIFY_REPLACE, [stamp])]})
 
     def delete_computer(self, name: str, domain: str, ou: str | None) -> bool:
+        """Delete the object (tree delete), then its DNS records; True when the object was
+        there. The records go even when the object was already gone (a retried leave)."""
         name = validate_computer_name(name)
         with self._session(f"delete computer {name}", ()) as conn:
             dn = self._find(conn, name)
-            if dn is None:
-                return False
-            try:
-                conn.delete(dn, controls=[(TREE_DELETE_OID, True, None)])
-            except ldap_exc.LDAPNoSuchObjectResult:
-                return False
-            return True
+            deleted = False
+            if dn is not None:
+                try:
+                    conn.delete(dn, controls=[(TREE_DELETE_OID, True, None)])
+                    deleted = True
+                except ldap_exc.LDAPNoSuchObjectResult:
+                    pass
+            self.last_dns_removed = self._delete_dns(conn, name)
+            return deleted
+
+    def stamped_computers(self, ou: str | None) -> list[StampedComputer]:
+        """The computer objects under OU (default: the whole domain) that carry an owner stamp,
+        sorted by name. Objects without a valid stamp are not listed."""
+        base = ou or self.base_dn
+        found: list[StampedComputer] = []
+        with self._session(f"list stamped computers in {base}", ()) as conn:
+            for entry in self._paged(
+                conn,
+                base,
+                f"(&(objectClass=computer)({ownership.ATTRIBUTE}={ownership.PREFIX} *))",
+                ["sAMAccountName", ownership.ATTRIBUTE, "whenCreated"],
+            ):
+                attrs = entry.get("attributes") or {}
+                owner = ownership.parse(_first(attrs.get(ownership.ATTRIBUTE)))
+                sam = _first(attrs.get("sAMAccountName")) or ""
+                if owner is None or not sam.endswith("$"):
+                    continue
+                found.append(
+                    StampedComputer(
+                        name=sam[:-1].upper(),
+                        dn=str(entry["dn"]),
+                        owner=owner,
+                        created=_iso_time(attrs.get("whenCreated")),
+                    )
+                )
+        return sorted(found, key=lambda c: c.name)
 
     # ---- internals ----------------------------------------------------------------------
+    @staticmethod
+    def _paged(conn: Any, base: str, query: str, attributes: list[str]) -> list[dict[str, Any]]:
+        """Every entry of a subtree search, page by page (Simple Paged Results control)."""
+        entries: list[dict[str, Any]] = []
+        cookie: Any = None
+        while True:
+            conn.search(
+                base,
+                query,
+                search_scope=SUBTREE,
+                attributes=attributes,
+                paged_size=PAGE_SIZE,
+                paged_cookie=cookie,
+            )
+            entries += [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
+            control = ((conn.result or {}).get("controls") or {}).get("1.2.840.113556.1.4.319")
+            cookie = ((control or {}).get("value") or {}).get("cookie")
+            if not cookie:
+                return entries
+
+    @staticmethod
+    def _search(conn: Any, base: str, query: str, scope: str, attributes: list[str]) -> list[Any]:
+        """Entries of a search; a base that does not exist (a partition or zone the domain does
+        not have) gives none."""
+        try:
+            conn.search(base, query, search_scope=scope, attributes=attributes)
+        except ldap_exc.LDAPNoSuchObjectResult:
+            return []
+        return [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
+
+    def _delete_dns(self, conn: Any, name: str) -> int:
+        """Remove the A records of NAME.<domain> (its dnsNode) and the PTR records pointing to
+        that name, from every AD-integrated zone of the domain. Returns how many records went.
+
+        Only the records of this host go: a reverse node that also holds another name's PTR
+        keeps that value. A refusal (the join user may not delete DNS records: docs/real-ad.md)
+        is logged and does not fail the leave; the computer object is already gone.
+        """
+        host, fqdn = name.lower(), f"{name.lower()}.{self.domain}"
+        removed = 0
+        addresses: set[str] = set()
+        try:
+            for zones in dns_records.zone_bases(self.base_dn):
+                zone_dn = f"DC={self.domain},{zones}"
+                query = f"(&(objectClass=dnsNode)(dc={escape_filter_chars(host)}))"
+                for node in self._search(conn, zone_dn, query, LEVEL, ["dnsRecord"]):
+                    values = _values(node, "dnsRecord")
+                    records = [r for r in map(dns_records.parse_record, values) if r]
+                    addresses.update(a for a in map(dns_records.ipv4_of, records) if a)
+                    conn.delete(str(node["dn"]))
+                    removed += len(values)
+            for zones in dns_records.zone_bases(self.base_dn):
+                query = "(&(objectClass=dnsZone)(dc=*.in-addr.arpa))"
+                for zone in self._search(conn, zones, query, LEVEL, ["dc"]):
+                    zone_name = _first((zone.get("attributes") or {}).get("dc")) or ""
+                    for address in sorted(addresses):
+                        node = dns_records.reverse_node(address, zone_name)
+                        if node is not None:
+                            removed += self._delete_ptr(conn, f"DC={node},{zone['dn']}", fqdn)
+        except ldap_exc.LDAPInsufficientAccessRightsResult as exc:
+            logger.warning(
+                "could not remove the DNS records of a computer",
+                extra={"computer_name": name, "error": _describe("delete DNS", exc, ())},
+            )
+        return removed
+
+    def _delete_ptr(self, conn: Any, node_dn: str, fqdn: str) -> int:
+        entries = self._search(conn, node_dn, "(objectClass=dnsNode)", BASE, ["dnsRecord"])
+        if not entries:
+            return 0
+        values = _values(entries[0], "dnsRecord")
+        ours = [
+            v
+            for v in values
+            if (r := dns_records.parse_record(v)) is not None and dns_records.name_of(r) == fqdn
+        ]
+        if not ours:
+            return 0
+        if len(ours) == len(values):
+            conn.delete(node_dn)
+        else:
+            conn.modify(node_dn, {"dnsRecord": [(MODIFY_DELETE, ours)]})
+        return len(ours)
+
     def _find(self, conn: Any, name: str) -> str | None:
         """DN of the computer whose sAMAccountName is NAME$, anywhere in the domain."""
         conn.search(
@@ -294,6 +423,35 @@ class _VerifiedTls(Tls):  # type: ignore[misc]  # ldap3 ships no type hints
             do_handshake_on_connect=do_handshake,
             server_hostname=connection.server.host,
         )
+
+
+def _first(value: Any) -> str | None:
+    """The first value of an attribute as ldap3 returns it (a list or a single value)."""
+    if isinstance(value, list | tuple):
+        value = value[0] if value else None
+    return None if value is None else str(value)
+
+
+def _iso_time(value: Any) -> str:
+    """whenCreated as ISO 8601 UTC: ldap3 gives a datetime with a schema, the LDAP generalized
+    time (`20261201162000.0Z`) without one (get_info=NONE); "" when unreadable."""
+    if isinstance(value, list | tuple):
+        value = value[0] if value else None
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    text = str(value or "")
+    if len(text) >= 14 and text[:14].isdigit():
+        t = text
+        return f"{t[0:4]}-{t[4:6]}-{t[6:8]}T{t[8:10]}:{t[10:12]}:{t[12:14]}+00:00"
+    return ""
+
+
+def _values(entry: dict[str, Any], attribute: str) -> list[bytes]:
+    """The raw values of a binary attribute."""
+    raw = (entry.get("raw_attributes") or {}).get(attribute)
+    if raw is None:
+        raw = (entry.get("attributes") or {}).get(attribute) or []
+    return [bytes(v) for v in (raw if isinstance(raw, list | tuple) else [raw])]
 
 
 def _is_certificate_error(exc: BaseException) -> bool:

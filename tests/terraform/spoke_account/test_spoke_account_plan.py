@@ -44,6 +44,11 @@ PATTERN_CASES: dict[str, tuple[list[str], list[str]]] = {
         ["OU=x'; rm -rf /", 'OU="quoted"', "OU=a\nDC=b", "plain text"],
     ),
     "adGroupName": (["", "Linux Admins", "app_team-1.ops"], ["a" * 65, "grp;id", "grp$(x)"]),
+    "adSudoGroupName": (
+        ["", "Linux Admins", "app_team-1.ops", "a" * 64],
+        ["a" * 65, "grp;id", "%wheel", " lead", "trail ", "a\nALL ALL=(ALL) ALL"],
+    ),
+    "bootWaitSeconds": (["0", "600", "9999"], ["", "-1", "10000", "60s", "1 0"]),
     "dnsIP1": (
         ["", "10.0.0.2", "255.255.255.255"],
         ["10.0.0", "256.1.1.1", "dc1.corp", "1.2.3.4 "],
@@ -164,6 +169,8 @@ def test_join_document_parameters_are_env_vars_with_patterns(
             "domainName",
             "computerOU",
             "adGroupName",
+            "adSudoGroupName",
+            "bootWaitSeconds",
             "dnsIP1",
             "dnsIP2",
         }, name
