@@ -71,7 +71,7 @@ variable "directory" {
 }
 
 variable "dlq_redrive_principal_arns" {
-  description = "IAM role ARNs (in this account) allowed to redrive the dead-letter queue into the domain-join queue (SQS StartMessageMoveTask sends with the caller's permissions). Every other sender without one of the module's rules or topics as source is denied."
+  description = "IAM role ARNs (in this account) allowed to redrive the dead-letter queue into the domain-join queue (`ad-join dlq redrive`, or SQS StartMessageMoveTask, which sends with the caller's permissions). Every other sender without one of the module's rules or topics as source is denied."
   type        = list(string)
   default     = []
   nullable    = false
