@@ -722,24 +722,16 @@ def denial_cases(world: World, *, directory_region: str, tools_tag: tuple[str, s
         context={f"ssm:resourceTag/{key}": "false"},
         why="LeaveOnAdToolsHost requires the AD tools host tag",
     )
-    deny(
-        "a hub principal sends a forged event straight to the queue",
-        session_arn(hub_admin, "dev"),
-        "sqs:SendMessage",
-        queue,
-        identity=[("admin", ALLOW_ALL)],
-        resource_policy=dep.resource_policies.get(queue),
-        why="defect 6: the queue denies SendMessage without one of our rules or topics as source",
-    )
-    for topic in topics:
+    forged = [(queue, "sqs:SendMessage", "the queue"), *[(t, "sns:Publish", t) for t in topics]]
+    for target, action, what in forged:
         deny(
-            f"a hub principal publishes a forged event to {topic}",
+            f"a hub principal sends a forged event straight to {what}",
             session_arn(hub_admin, "dev"),
-            "sns:Publish",
-            topic,
+            action,
+            target,
             identity=[("admin", ALLOW_ALL)],
-            resource_policy=dep.resource_policies.get(topic),
-            why="defect 6: the topic denies Publish without one of our rules as source",
+            resource_policy=dep.resource_policies.get(target),
+            why=f"defect 6: {what} denies {action} without one of our rules or topics as source",
         )
     for bus in buses:
         deny(

@@ -195,16 +195,14 @@ def build(
             if policy is None:
                 raise ValueError(f"{address}: policy unknown")
             dep.resource_policies[_policy_resource(policy)] = policy
-        elif kind == "aws_sqs_queue":
-            arn = values.get("arn") or f"arn:{partition}:sqs:{region}:{account}:{values['name']}"
+        elif kind in ("aws_sqs_queue", "aws_sns_topic"):
+            service = kind.split("_")[1]
+            arn = (
+                values.get("arn")
+                or f"arn:{partition}:{service}:{region}:{account}:{values['name']}"
+            )
             key = values.get("kms_master_key_id") or own_key
-            queues.append((arn, kind, address))
-            if key:
-                dep.encrypted_by[arn] = key
-        elif kind == "aws_sns_topic":
-            arn = values.get("arn") or f"arn:{partition}:sns:{region}:{account}:{values['name']}"
-            key = values.get("kms_master_key_id") or own_key
-            topics.append((arn, kind, address))
+            (queues if service == "sqs" else topics).append((arn, kind, address))
             if key:
                 dep.encrypted_by[arn] = key
         elif kind == "aws_dynamodb_table":

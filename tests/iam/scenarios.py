@@ -25,19 +25,11 @@ CA_PARAM = "/ad-join/ldap-ca-cert"
 
 @contextmanager
 def _aws_env() -> Iterator[None]:
+    """The benchmark's fake-credentials environment, restored afterwards."""
+    from tests.bench import burst
+
     saved = dict(os.environ)
-    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "MOTO_ACCOUNT_ID"):
-        os.environ.pop(key, None)
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_SESSION_TOKEN="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_REGION="us-east-1",
-        POWERTOOLS_METRICS_NAMESPACE="ADJoinProof",
-        LOG_LEVEL="ERROR",
-        POWERTOOLS_LOG_LEVEL="ERROR",
-    )
+    burst._env()
     try:
         yield
     finally:
