@@ -66,6 +66,13 @@ locals {
       interpolationType = "ENV_VAR"
       allowedPattern    = local.ipv4_pattern
     }
+    domainController = {
+      type              = "String"
+      description       = "DNS name (or IPv4 address) of the domain controller that holds the pre-created account, or empty: the join uses it, before the account has replicated"
+      default           = ""
+      interpolationType = "ENV_VAR"
+      allowedPattern    = "^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?){0,126})?$"
+    }
   }
 
   join_documents = {

@@ -12,6 +12,9 @@
 #   SSM_adSudoGroupName  AD group whose members get sudo, or empty (no sudo rule; a rule this
 #                        script wrote earlier is removed)
 #   SSM_dnsIP1/2         DNS servers of the domain, or empty (DNS unchanged)
+#   SSM_domainController the domain controller that holds the pre-created account (DNS name or
+#                        IPv4 address), or empty: discovery, join and check then use only it,
+#                        since the account may not have replicated to the others yet
 #   SSM_bootWaitSeconds  how long to wait for cloud-init to finish first (default 600, 0 = not)
 # Exit codes: 0 joined or already joined (a no-op), 2 bad parameters, 3 package install failed
 # (or adcli too old to take the password on stdin), 4 DNS/KDC unreachable, 5 join failed,
@@ -74,6 +77,7 @@ read_params() {
   SUDO_GROUP=${SSM_adSudoGroupName-}
   DNS1=${SSM_dnsIP1-}
   DNS2=${SSM_dnsIP2-}
+  DC=${SSM_domainController-}
   BOOT_WAIT=${SSM_bootWaitSeconds:-$DEFAULT_BOOT_WAIT_SECONDS}
 }
 
@@ -104,6 +108,9 @@ validate_params() {
   [[ $DOMAIN =~ ^($label\.)+$label$ ]] || die "$EXIT_PARAMS" "domain name $(quoted "$DOMAIN") is not a DNS name"
   if [[ -n $OU && ! $OU =~ $dn_re ]]; then
     die "$EXIT_PARAMS" "computer OU $(quoted "$OU") is not a distinguished name"
+  fi
+  if [[ -n $DC && ! $DC =~ ^$label(\.$label)*$ ]]; then
+    die "$EXIT_PARAMS" "domain controller '$DC' is not a host name or IPv4 address"
   fi
   validate_group "group name" "$GROUP"
   validate_group "sudo group name" "$SUDO_GROUP"
@@ -277,8 +284,18 @@ configure_dns() {
   fi
 }
 
+# adcli's --domain-controller for the pinned controller, if any (an array that may be empty;
+# expanded as ${DC_ARGS[@]+...} so bash < 4.4 (Amazon Linux 2) accepts it under set -u).
+dc_args() {
+  DC_ARGS=()
+  [[ -z $DC ]] || DC_ARGS=(--domain-controller="$DC")
+}
+
 discover_domain() {
-  if ! adcli info "$DOMAIN" >/dev/null 2>&1; then
+  if ! adcli info ${DC_ARGS[@]+"${DC_ARGS[@]}"} "$DOMAIN" >/dev/null 2>&1; then
+    if [[ -n $DC ]]; then
+      die "$EXIT_DISCOVERY" "cannot reach the domain controller $DC of $DOMAIN (LDAP, Kerberos); check SSM_dnsIP1/2 and security groups"
+    fi
     die "$EXIT_DISCOVERY" "cannot find a domain controller for $DOMAIN (DNS SRV records / LDAP); check SSM_dnsIP1/2 and security groups"
   fi
 }
@@ -347,7 +364,7 @@ ensure_fips_ad_support() {
 already_joined() {
   [[ -s $KEYTAB ]] || return 1
   klist -k "$KEYTAB" 2>/dev/null | grep -qiF " $NAME\$@$REALM" || return 1
-  adcli testjoin --domain="$DOMAIN" >/dev/null 2>&1
+  adcli testjoin --domain="$DOMAIN" ${DC_ARGS[@]+"${DC_ARGS[@]}"} >/dev/null 2>&1
 }
 
 set_aside_foreign_keytab() {
@@ -359,7 +376,7 @@ set_aside_foreign_keytab() {
 
 join_domain() {
   local args=(join --domain="$DOMAIN" --domain-realm="$REALM" --computer-name="$NAME"
-    --host-fqdn="$FQDN" --show-details)
+    --host-fqdn="$FQDN" --show-details ${DC_ARGS[@]+"${DC_ARGS[@]}"})
   [[ -z $OU ]] || args+=(--domain-ou="$OU")
   # --login-type=computer with --stdin-password reads the one-time password from stdin: adcli
   # has had --login-type since 0.6 (2013; Amazon Linux 2 and RHEL 7 ship 0.8.1) and reads a
@@ -375,7 +392,7 @@ join_domain() {
   local out
   if ! out=$(printf '%s' "$OTP" | adcli "${args[@]}" 2>&1); then
     printf '%s\n' "${out//"$OTP"/***}" >&2
-    die "$EXIT_JOIN" "adcli join as $NAME failed (wrong or expired one-time password, or no pre-created account)"
+    die "$EXIT_JOIN" "adcli join as $NAME failed (wrong or expired one-time password, or no pre-created account${DC:+ on $DC})"
   fi
   log "joined $DOMAIN as $NAME"
 }
@@ -530,6 +547,7 @@ main() {
   [[ $EUID -eq 0 ]] || die "$EXIT_PARAMS" "must run as root"
   read_params
   validate_params
+  dc_args
   wait_for_boot
   detect_os
   install_packages

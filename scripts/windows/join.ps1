@@ -3,7 +3,8 @@
 # Runs as the content of the <prefix>windows-join SSM document (aws:runPowerShellScript).
 # Its parameters arrive as environment variables (interpolationType ENV_VAR, see
 # docs/contracts.md): SSM_computerName, SSM_oneTimePassword, SSM_domainName, SSM_computerOU,
-# SSM_adGroupName, SSM_adSudoGroupName, SSM_dnsIP1, SSM_dnsIP2, SSM_bootWaitSeconds. The script
+# SSM_adGroupName, SSM_adSudoGroupName, SSM_dnsIP1, SSM_dnsIP2, SSM_domainController (the domain
+# controller that holds the pre-created account, or empty), SSM_bootWaitSeconds. The script
 # never uses document interpolation.
 #
 # The hub pre-created the computer account with a random one-time password. The instance joins
@@ -52,6 +53,9 @@ $NamePattern = '^(?=.*[A-Za-z])[A-Za-z0-9](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$'
 $DomainPattern = '^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$'
 $OuPattern = '^(?:(?:OU|CN)=(?:[^,\\]|\\.)+,)+(?:DC=(?:[^,\\]|\\.)+,)*DC=(?:[^,\\]|\\.)+$'
 $GroupPattern = '^[A-Za-z0-9._-](?:[A-Za-z0-9 ._-]{0,62}[A-Za-z0-9._-])?$'
+$DomainControllerPattern = '^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?){0,126}$'
+# What Windows says when KB5020276's hardening refuses to reuse a pre-created account.
+$AccountReuseBlockedPattern = '0x0*aac\b|\b2732\b|NERR_AccountReuseBlockedByPolicy|Re-using the account was blocked by security policy'
 $BootWaitPattern = '^[0-9]{1,4}$'
 $Ipv4Pattern = '^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$'
 
@@ -92,6 +96,9 @@ function Test-Parameters {
     }
     if ($Parameters.AdGroupName -ne '' -and $Parameters.AdGroupName -cnotmatch $GroupPattern) {
         $problems.Add('adGroupName must be empty or 1-64 characters from A-Z a-z 0-9 space . _ - without leading or trailing space')
+    }
+    if ($Parameters.DomainController -ne '' -and $Parameters.DomainController -notmatch $DomainControllerPattern) {
+        $problems.Add('domainController must be empty or the DNS name or IPv4 address of a domain controller')
     }
     if ($Parameters.AdSudoGroupName -ne '' -and $Parameters.AdSudoGroupName -cnotmatch $GroupPattern) {
         $problems.Add('adSudoGroupName must be empty or 1-64 characters from A-Z a-z 0-9 space . _ - without leading or trailing space')
@@ -188,6 +195,7 @@ function Join-Domain {
         [Parameter(Mandatory = $true)][string]$DomainName,
         [Parameter(Mandatory = $true)][string]$ComputerName,
         [Parameter(Mandatory = $true)][AllowEmptyString()][string]$ComputerOU,
+        [Parameter(Mandatory = $true)][AllowEmptyString()][string]$DomainController,
         [Parameter(Mandatory = $true)][System.Management.Automation.PSCredential]$Credential
     )
     # UnsecuredJoin + PasswordPass: join the pre-created account with its one-time password.
@@ -207,6 +215,12 @@ function Join-Domain {
     if ($ComputerOU -ne '') {
         $joinArguments['OUPath'] = $ComputerOU
     }
+    # The controller that holds the pre-created account: the others may not have it yet.
+    # Add-Computer -Server takes it "in DomainName\ComputerName format" (Add-Computer, -Server:
+    # https://learn.microsoft.com/powershell/module/microsoft.powershell.management/add-computer).
+    if ($DomainController -ne '') {
+        $joinArguments['Server'] = "$DomainName\$DomainController"
+    }
     # The account may not have reached every domain controller yet: retry a few times.
     $lastError = ''
     for ($attempt = 1; $attempt -le 6; $attempt++) {
@@ -217,11 +231,26 @@ function Join-Domain {
         }
         catch {
             $lastError = $_.Exception.Message
+            if (Test-AccountReuseBlocked -Message $lastError) {
+                Exit-WithCode -Code $ExitJoinFailed -Message ("the domain refused to reuse the pre-created account $ComputerName " +
+                    '(KB5020276 account-reuse hardening, error 0xAAC NERR_AccountReuseBlockedByPolicy): on the domain controllers, ' +
+                    "list the join user who pre-creates the accounts (or a group holding it) in the Group Policy setting " +
+                    "'Domain controller: Allow computer account re-use during domain join'; see docs/windows.md. Windows said: $lastError")
+            }
             Write-Log -Message "attempt ${attempt}: join failed: $lastError"
             Start-Sleep -Seconds 10
         }
     }
     Exit-WithCode -Code $ExitJoinFailed -Message "join of $DomainName as $ComputerName failed: $lastError"
+}
+
+function Test-AccountReuseBlocked {
+    # KB5020276 (https://support.microsoft.com/help/5020276): a join that reuses an existing
+    # account whose owner is not trusted fails with 0xAAC (2732) NERR_AccountReuseBlockedByPolicy,
+    # "An account with the same name exists in Active Directory. Re-using the account was
+    # blocked by security policy." Retrying cannot help.
+    param([Parameter(Mandatory = $true)][AllowEmptyString()][string]$Message)
+    return ($Message -match $AccountReuseBlockedPattern)
 }
 
 function Grant-LocalGroupMembership {
@@ -273,6 +302,7 @@ function Invoke-Main {
         BootWaitSeconds       = ConvertTo-TrimmedValue -Value $env:SSM_bootWaitSeconds
         DnsIP1                = ConvertTo-TrimmedValue -Value $env:SSM_dnsIP1
         DnsIP2                = ConvertTo-TrimmedValue -Value $env:SSM_dnsIP2
+        DomainController      = ConvertTo-TrimmedValue -Value $env:SSM_domainController
     }
     $problems = Test-Parameters -Parameters $parameters
     # Checked here, not copied into $parameters: nothing derived from it is ever printed.
@@ -323,7 +353,7 @@ function Invoke-Main {
     $secureOneTimePassword = ConvertTo-SecureString -String $env:SSM_oneTimePassword -AsPlainText -Force
     $joinCredential = New-Object -TypeName System.Management.Automation.PSCredential -ArgumentList (
         [pscustomobject]@{ UserName = $null; Password = $secureOneTimePassword })
-    Join-Domain -DomainName $domainName -ComputerName $computerName -ComputerOU $parameters.ComputerOU -Credential $joinCredential
+    Join-Domain -DomainName $domainName -ComputerName $computerName -ComputerOU $parameters.ComputerOU -DomainController $parameters.DomainController -Credential $joinCredential
     Remove-Variable -Name 'secureOneTimePassword', 'joinCredential'
 
     # SSM Agent reboots the instance and runs this script again; that run finds the instance a

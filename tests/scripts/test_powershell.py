@@ -109,6 +109,7 @@ def test_contract_table_lists_the_join_parameters() -> None:
         "bootWaitSeconds",
         "dnsIP1",
         "dnsIP2",
+        "domainController",
     }
 
 

@@ -373,12 +373,15 @@ class FakeLdapDirectory:
     ca_cert_pem: str | None = None
     port: int | None = None
     timeout: float = 10.0
+    dns_servers: tuple[str, ...] = ()
     log: list[tuple[str, str]] = field(default_factory=list)
     existing: set[str] = field(default_factory=set)
+    controller: str | None = "dc1.corp.example.com"  # what create_computer reports
 
-    def create_computer(self, account: Any) -> None:
+    def create_computer(self, account: Any) -> str | None:
         self.log.append(("create", account.name))
         self.existing.add(account.name)
+        return self.controller
 
     def delete_computer(self, name: str, domain: str, ou: str | None) -> bool:
         self.log.append(("delete", name))

@@ -108,6 +108,9 @@ CONFIG_PROBLEMS = {
     "bad-leave-adapter": ({"leaveAdapter": "rm"}, "invalid_config"),
     "bad-default-group": ({"defaultAdGroupName": "a`b`"}, "invalid_config"),
     "pw-param-not-string": ({"adJoinUserPwParam": 7}, "invalid_config"),
+    "dns-ip2-not-ip": ({"dnsIP2": "10.0.0.256"}, "invalid_config"),
+    "allowed-ou-not-dn": ({"allowedComputerOUs": ["OU=ok,DC=corp", "not a dn"]}, "invalid_config"),
+    "allowed-ous-not-strings": ({"allowedComputerOUs": [7]}, "invalid_config"),
 }
 
 

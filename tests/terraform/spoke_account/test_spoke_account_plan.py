@@ -53,6 +53,10 @@ PATTERN_CASES: dict[str, tuple[list[str], list[str]]] = {
         ["", "10.0.0.2", "255.255.255.255"],
         ["10.0.0", "256.1.1.1", "dc1.corp", "1.2.3.4 "],
     ),
+    "domainController": (
+        ["", "dc1.ad.example.com", "DC1", "10.0.0.10", "dc-2.corp.example.com"],
+        ["dc1;reboot", "dc1 .corp", "-dc1.corp", "dc1.corp.", "dc1..corp", "$(id)", "a" * 64],
+    ),
 }
 
 
@@ -173,6 +177,7 @@ def test_join_document_parameters_are_env_vars_with_patterns(
             "bootWaitSeconds",
             "dnsIP1",
             "dnsIP2",
+            "domainController",
         }, name
         for parameter_name, parameter in parameters.items():
             assert parameter["type"] == "String"
