@@ -377,6 +377,17 @@ def _request(world: World, rec: dict[str, Any]) -> list[Case]:
     if (service, op) == ("ds", "CreateComputer"):
         directory = f"arn:{part}:ds:{region}:{account}:directory/{p['DirectoryId']}"
         return [one("ds:CreateComputer", directory, f" {p['DirectoryId']}", why=DOC["ds_auth"])]
+    if service == "kms":  # a direct KMS call (GenerateMac, ...): the key's policy decides
+        key = str(p.get("KeyId", ""))
+        return [
+            one(
+                f"kms:{op}",
+                key,
+                f" {key}",
+                resource_policy=world.dep.key_policies.get(key),
+                why=DOC["kms_keys"],
+            )
+        ]
     # a call the proof has no model for: an error case, so it cannot pass unnoticed
     return [one(f"{service}:{op}", "unmodelled", " (no model in tests/iam/cases.py)", why="none")]
 

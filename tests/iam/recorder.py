@@ -39,6 +39,7 @@ KEPT = (
     "Resources",
     "RoleArn",
     "DirectoryId",
+    "KeyId",
 )
 #: access key -> assumed-role ARN, shared by every recorder of the process: a session made while
 #: one recorder was installed may assume roles while another one is
