@@ -44,17 +44,23 @@ class DirectoryCall:
             "timeout": 5.0,
             **request,
         }
-        proc = (where or self.hub).run(
-            [sys.executable, "-m", "tests.ad.ldap_driver"],
-            input=json.dumps(body),
-            env={"PYTHONPATH": f"{REPO_ROOT / 'lambda'}:{REPO_ROOT}"},
-            cwd=REPO_ROOT,
-            check=False,
-            timeout=60,
-        )
-        assert proc.returncode == 0, proc.stderr
-        answer: dict[str, Any] = json.loads(proc.stdout)
-        return answer
+        return run_driver(where or self.hub, "tests.ad.ldap_driver", body)
+
+
+def run_driver(where: Namespace, module: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Run a driver module of tests/ad inside WHERE with a JSON request on stdin (no secret on
+    a command line); its answer is the last line it prints (log lines may come before)."""
+    proc = where.run(
+        [sys.executable, "-m", module],
+        input=json.dumps(body),
+        env={"PYTHONPATH": f"{REPO_ROOT / 'lambda'}:{REPO_ROOT}"},
+        cwd=REPO_ROOT,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    answer: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return answer
 
 
 def ssm_env(ad: SambaDomain, name: str, otp: str, **overrides: str) -> dict[str, str]:

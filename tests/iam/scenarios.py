@@ -26,10 +26,10 @@ CA_PARAM = "/ad-join/ldap-ca-cert"
 @contextmanager
 def _aws_env() -> Iterator[None]:
     """The benchmark's fake-credentials environment, restored afterwards."""
-    from tests.bench import burst
+    from tests.bench import lifecycle
 
     saved = dict(os.environ)
-    burst._env()
+    lifecycle.environment()
     try:
         yield
     finally:
@@ -38,15 +38,22 @@ def _aws_env() -> Iterator[None]:
 
 
 def record_burst(path: Path, instances: int = 8) -> dict[str, Any]:
-    """The benchmark's burst (ds joins, then the Success status events and their tags)."""
-    from tests.bench import burst
+    """The benchmark's bursts (tests/bench/lifecycle.py: ds joins, the Success status events
+    and their tags, the terminations), recording only the handler's runs, not the set-up."""
+    from tests.bench import lifecycle
 
-    return burst.run(
-        instances=instances,
-        latency_ms=0,
-        batch_size=100,
-        around=lambda: recorder.recording(path, LAMBDA_SESSION),
-    )
+    drive = lifecycle._drive
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        with recorder.recording(path, LAMBDA_SESSION):
+            return drive(*args, **kwargs)
+
+    lifecycle._drive = recorded
+    try:
+        with _aws_env():
+            return lifecycle.run_ours("ds", "none", instances=instances, latency_ms=0)
+    finally:
+        lifecycle._drive = drive
 
 
 def record_paths(path: Path) -> dict[str, dict[str, str]]:

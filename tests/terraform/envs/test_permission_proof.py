@@ -99,7 +99,8 @@ def _secret_world(world: cases.World, root_factory: Any, tf_tree: Path) -> cases
 def recorded(tmp_path_factory: pytest.TempPathFactory, world: cases.World) -> list[dict[str, Any]]:
     path = tmp_path_factory.mktemp("iam") / "requests.jsonl"
     burst = scenarios.record_burst(path)
-    assert burst["joined"] == burst["instances"] > 0
+    assert burst["join"].done == burst["join"].events > 0
+    assert burst["status"].done == burst["status"].events
     tags = scenarios.record_paths(path)
     world.instance_tags.update(tags)
     records = recorder.read(path)
