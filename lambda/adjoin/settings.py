@@ -12,6 +12,7 @@ from adjoin.naming import is_account_id, validate_prefix
 JOIN_ADAPTERS = ("ds", "ldap")
 LEAVE_ADAPTERS = ("ldap", "ad_tools_host", "none")
 _TAG_RE = re.compile(r"^[^=]{1,128}=.{0,256}$")
+_PARTITION_RE = re.compile(r"^aws(-[a-z]+)*$")
 _DIRECTORY_ID_RE = re.compile(r"^d-[0-9a-f]{10}$")
 
 
@@ -47,6 +48,7 @@ class Settings:
     #: the hub's KMS HMAC key the one-time passwords are derived from (adjoin.passwords); joins
     #: are refused (invalid_config) without it
     otp_key_id: str = ""
+    partition: str = "aws"
 
     @property
     def ad_tools_host_tag_pair(self) -> tuple[str, str]:
@@ -104,6 +106,7 @@ class Settings:
             default_directory_id=optional("default_directory_id"),
             computer_name_prefix=optional("computer_name_prefix"),
             otp_key_id=optional("otp_key_id"),
+            partition=optional("partition"),
             config_cache_ttl_seconds=integer("config_cache_ttl_seconds", 0, 86400),
             retry_base_seconds=integer("retry_base_seconds", 1, 900),
             retry_max_seconds=integer("retry_max_seconds", 1, 14 * 86400),
@@ -116,6 +119,10 @@ class Settings:
         if settings.leave_adapter not in LEAVE_ADAPTERS:
             problems.append(
                 f"LEAVE_ADAPTER must be one of {LEAVE_ADAPTERS}, got {settings.leave_adapter!r}"
+            )
+        if not _PARTITION_RE.fullmatch(settings.partition):
+            problems.append(
+                f"PARTITION must be an AWS partition (aws, aws-cn, ...), got {settings.partition!r}"
             )
         if settings.default_directory_id and not _DIRECTORY_ID_RE.fullmatch(
             settings.default_directory_id

@@ -45,7 +45,7 @@ data "aws_iam_policy_document" "queue" {
       resources = [local.queue_arn]
       principals {
         type        = "Service"
-        identifiers = ["sns.amazonaws.com"]
+        identifiers = local.spoke_topic_principals
       }
       condition {
         test     = "ArnEquals"
@@ -62,6 +62,33 @@ data "aws_iam_policy_document" "queue" {
     principals {
       type        = "AWS"
       identifiers = [local.lambda_role_arn]
+    }
+  }
+
+  # No forged events, not even from this account's own principals: a message must come from one
+  # of our rules or topics (aws:SourceArn), or from a principal listed to redrive the DLQ
+  # (StartMessageMoveTask sends to this queue with the caller's permissions).
+  statement {
+    sid       = "OnlyOurRulesAndTopics"
+    effect    = "Deny"
+    actions   = ["sqs:SendMessage"]
+    resources = [local.queue_arn]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "ArnNotEquals"
+      variable = "aws:SourceArn"
+      values   = local.queue_sources
+    }
+    dynamic "condition" {
+      for_each = length(var.dlq_redrive_principal_arns) > 0 ? [1] : []
+      content {
+        test     = "ArnNotEquals"
+        variable = "aws:PrincipalArn"
+        values   = var.dlq_redrive_principal_arns
+      }
     }
   }
 }
