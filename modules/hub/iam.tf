@@ -125,9 +125,10 @@ data "aws_iam_policy_document" "lambda" {
   dynamic "statement" {
     for_each = local.create_leave_document ? [1] : []
     content {
-      # DescribeInstances supports no resource-level permissions.
+      # Neither supports resource-level permissions. ListCommandInvocations: the replacement of an
+      # earlier join's computer object waits for its leave command (issue 8).
       sid       = "FindAdToolsHost"
-      actions   = ["ec2:DescribeInstances"]
+      actions   = ["ec2:DescribeInstances", "ssm:ListCommandInvocations"]
       resources = ["*"]
     }
   }
@@ -137,7 +138,7 @@ data "aws_iam_policy_document" "lambda" {
     for_each = var.join_hub_instances ? [1] : []
     content {
       sid       = "HubInstancesDescribe"
-      actions   = ["ec2:DescribeInstances", "ssm:DescribeInstanceInformation"]
+      actions   = ["ec2:DescribeInstances", "ssm:DescribeInstanceInformation", "ssm:ListCommandInvocations"]
       resources = ["*"]
     }
   }
@@ -205,11 +206,6 @@ data "aws_iam_policy_document" "lambda_kms" {
     sid       = "OneTimePasswordKey"
     actions   = ["kms:GenerateMac"]
     resources = [aws_kms_key.otp.arn]
-    condition {
-      test     = "StringEquals"
-      variable = "kms:MacAlgorithm"
-      values   = ["HMAC_SHA_256"]
-    }
   }
 }
 

@@ -42,6 +42,8 @@ data "aws_iam_policy_document" "otp_key" {
     }
   }
 
+  # An HMAC_256 key computes HMAC_SHA_256 only
+  # (https://docs.aws.amazon.com/kms/latest/developerguide/hmac.html): no algorithm condition.
   statement {
     sid       = "LambdaDerivesPasswords"
     actions   = ["kms:GenerateMac"]
@@ -49,11 +51,6 @@ data "aws_iam_policy_document" "otp_key" {
     principals {
       type        = "AWS"
       identifiers = [local.lambda_role_arn]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "kms:MacAlgorithm"
-      values   = ["HMAC_SHA_256"]
     }
   }
 }

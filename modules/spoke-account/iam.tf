@@ -1,6 +1,6 @@
 # The role the hub Lambda assumes in this account (once per account: create_account_resources).
-# It trusts only the hub Lambda's role and may only describe, tag with adComputerName, and send
-# the two join documents.
+# It trusts only the hub Lambda's role and may only describe, list command invocations, tag with
+# adComputerName, and send the two join documents.
 
 data "aws_iam_policy_document" "spoke_trust" {
   statement {
@@ -23,9 +23,10 @@ resource "aws_iam_role" "spoke" {
 
 data "aws_iam_policy_document" "spoke" {
   statement {
-    # Describe calls support no resource-level permissions.
+    # Describe and list calls support no resource-level permissions. ListCommandInvocations: a
+    # redelivered join looks for the command its first attempt may have sent (issue 8).
     sid       = "Describe"
-    actions   = ["ec2:DescribeInstances", "ssm:DescribeInstanceInformation"]
+    actions   = ["ec2:DescribeInstances", "ssm:DescribeInstanceInformation", "ssm:ListCommandInvocations"]
     resources = ["*"]
   }
 

@@ -356,7 +356,11 @@ def _request(world: World, rec: dict[str, Any]) -> list[Case]:
                 )
             )
         return out
-    if (service, op) in (("ssm", "DescribeInstanceInformation"), ("ec2", "DescribeInstances")):
+    if (service, op) in (
+        ("ssm", "DescribeInstanceInformation"),
+        ("ssm", "ListCommandInvocations"),
+        ("ec2", "DescribeInstances"),
+    ):
         return [one(f"{service}:{op}", "*", why=operation, resource_account=account)]
     if (service, op) == ("ec2", "CreateTags"):
         tags = p.get("Tags", [])
@@ -379,6 +383,7 @@ def _request(world: World, rec: dict[str, Any]) -> list[Case]:
         return [one("ds:CreateComputer", directory, f" {p['DirectoryId']}", why=DOC["ds_auth"])]
     if service == "kms":  # a direct KMS call (GenerateMac, ...): the key's policy decides
         key = str(p.get("KeyId", ""))
+        key = world.dep.key_aliases.get(key, key)  # KMS authorizes an alias's call on its key
         return [
             one(
                 f"kms:{op}",
@@ -824,15 +829,14 @@ def denial_cases(world: World, *, directory_region: str, tools_tag: tuple[str, s
         resource_policy=dep.key_policies.get(hub_key),
         why="defect 7: the code never calls kms:Encrypt",
     )
-    for action in ("ssm:GetCommandInvocation", "ssm:ListCommandInvocations"):
-        deny(
-            f"the spoke role {action}",
-            spoke,
-            action,
-            "*",
-            resource_account=w1,
-            why="defect 7: the code never reads command invocations",
-        )
+    deny(
+        "the spoke role ssm:GetCommandInvocation",
+        spoke,
+        "ssm:GetCommandInvocation",
+        "*",
+        resource_account=w1,
+        why="defect 7: the code never calls it (it lists invocations: issue 8's redelivery)",
+    )
     for tags in ({"Owner": "x"}, {"adComputerName": "EC2X", "Owner": "x"}):
         context: dict[str, Any] = {"aws:TagKeys": sorted(tags)}
         context.update({f"aws:RequestTag/{k}": v for k, v in tags.items()})

@@ -46,6 +46,7 @@ class Deployment:
     roles: dict[str, Role] = field(default_factory=dict)
     resource_policies: dict[str, Policy] = field(default_factory=dict)  # queue, topic, bus ARN
     key_policies: dict[str, Policy] = field(default_factory=dict)  # key ARN
+    key_aliases: dict[str, str] = field(default_factory=dict)  # alias name -> key ARN
     encrypted_by: dict[str, str] = field(default_factory=dict)  # resource ARN -> key ARN
     targets: list[Target] = field(default_factory=list)
     subscriptions: list[tuple[str, str]] = field(default_factory=list)  # (topic, endpoint)
@@ -171,6 +172,19 @@ def build(
             if policy is None:
                 raise ValueError(f"{address}: key policy unknown")
             dep.key_policies[arn] = policy
+    for address, kind, values in items:  # an alias names the key of its module and resource name
+        if kind == "aws_kms_alias":
+            key_address = address.replace("aws_kms_alias.", "aws_kms_key.")
+            key = next(
+                (
+                    values_.get("arn") or f"arn:{partition}:kms:{where(a)[1]}:{where(a)[0]}:key/{a}"
+                    for a, k, values_ in items
+                    if k == "aws_kms_key" and a == key_address
+                ),
+                None,
+            )
+            if key:
+                dep.key_aliases[str(values["name"])] = key
     for address, kind, values in items:
         account, region = where(address)
         own_key = keys_by_module.get(module_of(address))

@@ -116,6 +116,12 @@ def record_paths(path: Path) -> dict[str, dict[str, str]]:
             tools = engine(DIRECTORY_ADAPTER="ds", LEAVE_ADAPTER="ad_tools_host")
         run(tools, event(fakes.SPOKE_B, "us-east-1", windows, "running"))
         run(tools, event(fakes.SPOKE_B, "us-east-1", windows, "terminated"))
+        # a redelivered join first looks for the command its first delivery may have sent
+        (again,) = fakes.launch(fakes.SPOKE_A, fakes.HUB_REGION)
+        redelivered = fakes.enqueue(world, [event(fakes.SPOKE_A, "us-east-1", again, "running")])
+        redelivered[0]["attributes"]["ApproximateReceiveCount"] = "2"
+        with recorder.recording(path, LAMBDA_SESSION):
+            tools.process(redelivered)
         # a retry (agent offline: visibility change) and a malformed event (dead letter)
         fake.online = set()
         run(tools, event(fakes.SPOKE_A, "us-east-1", late, "running"), "{not json")

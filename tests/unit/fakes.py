@@ -45,6 +45,7 @@ JOIN_PASSWORD = "Jn-Secret!pw_7Q2-never-logged"  # the join user's password (mus
 JOIN_PW_PARAM = "/ad-join/join-password"
 CONFIG_TABLE = "ad-join-config"
 STATE_TABLE = "ad-join-state"
+OTP_KEY_ALIAS = "alias/ad-join-otp"
 
 
 @dataclass
@@ -310,11 +311,14 @@ def make_world(accounts: tuple[str, ...] = (HUB, SPOKE_A, SPOKE_B)) -> World:
     boto3.client("ssm", region_name=HUB_REGION).put_parameter(
         Name=JOIN_PW_PARAM, Value=JOIN_PASSWORD, Type="SecureString"
     )
-    # the HMAC key the one-time passwords are derived from (modules/hub/otp.tf)
-    otp_key = boto3.client("kms", region_name=HUB_REGION).create_key(
+    # the HMAC key the one-time passwords are derived from, named by its alias as modules/hub's
+    # otp.tf names it in OTP_KEY_ID
+    kms = boto3.client("kms", region_name=HUB_REGION)
+    otp_key = kms.create_key(
         KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC", Description="ad-join one-time passwords"
-    )["KeyMetadata"]["Arn"]
-    world = World(queue, dlq, otp_key)
+    )["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=OTP_KEY_ALIAS, TargetKeyId=otp_key)
+    world = World(queue, dlq, OTP_KEY_ALIAS)
     for account in accounts:
         world.put_config(config_item(account))
     return world

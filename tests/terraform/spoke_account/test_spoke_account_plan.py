@@ -129,7 +129,8 @@ def test_spoke_role_policy_is_exactly_what_the_lambda_needs(plan: PlanSummary) -
     assert sorted(as_list(by_sid["Describe"]["Action"])) == [
         "ec2:DescribeInstances",
         "ssm:DescribeInstanceInformation",
-    ]  # issue 9, defect 7: the code reads no command invocation
+        "ssm:ListCommandInvocations",  # issue 8: a redelivered join looks for its command
+    ]  # issue 9, defect 7: nor GetCommandInvocation, which the code never calls
     tag = by_sid["TagComputerName"]
     assert tag["Action"] == "ec2:CreateTags"
     assert tag["Resource"] == "arn:aws:ec2:*:111111111111:instance/*"
