@@ -36,6 +36,7 @@ from adjoin.errors import AdJoinError, PermanentError, TransientError
 from adjoin.events import CommandStatusEvent, Event, InstanceStateEvent, parse_event
 from adjoin.log import logger
 from adjoin.naming import computer_name
+from adjoin.ownership import OwnerStamp
 from adjoin.passwords import one_time_password
 from adjoin.sessions import SessionCache
 from adjoin.settings import Settings
@@ -424,7 +425,13 @@ class Engine:
         password = one_time_password()
         try:
             directory.create_computer(
-                ComputerAccount(item.name, config.dns_name, config.computer_ou, password)
+                ComputerAccount(
+                    item.name,
+                    config.dns_name,
+                    config.computer_ou,
+                    password,
+                    owner=OwnerStamp(ev.instance_id, ev.account, ev.region),
+                )
             )
             document = d.join_document(
                 dec.platform, self.settings.linux_join_document, self.settings.windows_join_document

@@ -12,6 +12,7 @@ from adjoin.naming import is_account_id, validate_prefix
 JOIN_ADAPTERS = ("ds", "ldap")
 LEAVE_ADAPTERS = ("ldap", "ad_tools_host", "none")
 _TAG_RE = re.compile(r"^[^=]{1,128}=.{0,256}$")
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
 
 class SettingsError(ValueError):
@@ -39,6 +40,19 @@ class Settings:
     config_cache_ttl_seconds: int = 60
     retry_base_seconds: int = 30
     retry_max_seconds: int = 3600
+    #: the Regions the hub serves besides DIRECTORY_REGION (the reconciler's fan-out)
+    spoke_regions: tuple[str, ...] = ()
+    reconcile_grace_seconds: int = 3600
+    reconcile_max_deletions: int = 10
+    reconcile_max_deletion_percent: int = 50  # of the objects a run knows; 0 = no share limit
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """Every Region the hub serves: the directory's first."""
+        return (
+            self.directory_region,
+            *(r for r in self.spoke_regions if r != self.directory_region),
+        )
 
     @property
     def ad_tools_host_tag_pair(self) -> tuple[str, str]:
@@ -97,7 +111,16 @@ class Settings:
             config_cache_ttl_seconds=integer("config_cache_ttl_seconds", 0, 86400),
             retry_base_seconds=integer("retry_base_seconds", 1, 900),
             retry_max_seconds=integer("retry_max_seconds", 1, 14 * 86400),
+            spoke_regions=tuple(
+                r.strip() for r in env.get("SPOKE_REGIONS", "").split(",") if r.strip()
+            ),
+            reconcile_grace_seconds=integer("reconcile_grace_seconds", 0, 7 * 86400),
+            reconcile_max_deletions=integer("reconcile_max_deletions", 0, 10000),
+            reconcile_max_deletion_percent=integer("reconcile_max_deletion_percent", 0, 100),
         )
+        bad_regions = [r for r in settings.spoke_regions if not _REGION_RE.fullmatch(r)]
+        if bad_regions:
+            problems.append(f"SPOKE_REGIONS must list Region names, got {bad_regions!r}")
         if settings.directory_adapter not in JOIN_ADAPTERS:
             problems.append(
                 f"DIRECTORY_ADAPTER must be one of {JOIN_ADAPTERS}, "

@@ -231,13 +231,31 @@ class World:
 def make_world(accounts: tuple[str, ...] = (HUB, SPOKE_A, SPOKE_B)) -> World:
     """Tables, queues, the join password parameter and config items (inside mock_aws)."""
     ddb = boto3.client("dynamodb", region_name=HUB_REGION)
-    for name, key in ((CONFIG_TABLE, "accountId"), (STATE_TABLE, "instanceId")):
-        ddb.create_table(
-            TableName=name,
-            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+    ddb.create_table(
+        TableName=CONFIG_TABLE,
+        KeySchema=[{"AttributeName": "accountId", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "accountId", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.create_table(  # as modules/hub tables.tf: the reconciler's index by account and Region
+        TableName=STATE_TABLE,
+        KeySchema=[{"AttributeName": "instanceId", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in ("instanceId", "accountId", "region")
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-account",
+                "KeySchema": [
+                    {"AttributeName": "accountId", "KeyType": "HASH"},
+                    {"AttributeName": "region", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
     sqs = boto3.client("sqs", region_name=HUB_REGION)
     dlq = sqs.create_queue(QueueName="ad-join-dlq")["QueueUrl"]
     queue = sqs.create_queue(QueueName="ad-join")["QueueUrl"]
@@ -375,6 +393,12 @@ class FakeLdapDirectory:
     timeout: float = 10.0
     log: list[tuple[str, str]] = field(default_factory=list)
     existing: set[str] = field(default_factory=set)
+    #: what stamped_computers lists (the reconciler's tests set it)
+    stamped: list[Any] = field(default_factory=list)
+
+    def stamped_computers(self, ou: str | None) -> list[Any]:
+        self.log.append(("stamped", ou or ""))
+        return [c for c in self.stamped if c.name in self.existing]
 
     def create_computer(self, account: Any) -> None:
         self.log.append(("create", account.name))

@@ -26,6 +26,7 @@ class LdapRecorder:
         if self.directory is not None:
             fresh.existing = self.directory.existing
             fresh.log = self.directory.log
+            fresh.stamped = self.directory.stamped
         self.directory = fresh
         return fresh
 
