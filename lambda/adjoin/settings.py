@@ -40,19 +40,16 @@ class Settings:
     config_cache_ttl_seconds: int = 60
     retry_base_seconds: int = 30
     retry_max_seconds: int = 3600
-    #: the Regions the hub serves besides DIRECTORY_REGION (the reconciler's fan-out)
-    spoke_regions: tuple[str, ...] = ()
+    #: every Region the hub serves, its own first (the reconciler's fan-out); () = the directory's
+    served_regions: tuple[str, ...] = ()
     reconcile_grace_seconds: int = 3600
     reconcile_max_deletions: int = 10
     reconcile_max_deletion_percent: int = 50  # of the objects a run knows; 0 = no share limit
 
     @property
     def regions(self) -> tuple[str, ...]:
-        """Every Region the hub serves: the directory's first."""
-        return (
-            self.directory_region,
-            *(r for r in self.spoke_regions if r != self.directory_region),
-        )
+        """The Regions a reconcile run covers: SERVED_REGIONS, else DIRECTORY_REGION."""
+        return tuple(dict.fromkeys(self.served_regions)) or (self.directory_region,)
 
     @property
     def ad_tools_host_tag_pair(self) -> tuple[str, str]:
@@ -111,16 +108,16 @@ class Settings:
             config_cache_ttl_seconds=integer("config_cache_ttl_seconds", 0, 86400),
             retry_base_seconds=integer("retry_base_seconds", 1, 900),
             retry_max_seconds=integer("retry_max_seconds", 1, 14 * 86400),
-            spoke_regions=tuple(
-                r.strip() for r in env.get("SPOKE_REGIONS", "").split(",") if r.strip()
+            served_regions=tuple(
+                r.strip() for r in env.get("SERVED_REGIONS", "").split(",") if r.strip()
             ),
             reconcile_grace_seconds=integer("reconcile_grace_seconds", 0, 7 * 86400),
             reconcile_max_deletions=integer("reconcile_max_deletions", 0, 10000),
             reconcile_max_deletion_percent=integer("reconcile_max_deletion_percent", 0, 100),
         )
-        bad_regions = [r for r in settings.spoke_regions if not _REGION_RE.fullmatch(r)]
+        bad_regions = [r for r in settings.served_regions if not _REGION_RE.fullmatch(r)]
         if bad_regions:
-            problems.append(f"SPOKE_REGIONS must list Region names, got {bad_regions!r}")
+            problems.append(f"SERVED_REGIONS must list Region names, got {bad_regions!r}")
         if settings.directory_adapter not in JOIN_ADAPTERS:
             problems.append(
                 f"DIRECTORY_ADAPTER must be one of {JOIN_ADAPTERS}, "

@@ -64,6 +64,16 @@ data "aws_iam_policy_document" "queue" {
       identifiers = [local.lambda_role_arn]
     }
   }
+
+  statement {
+    sid       = "LambdaReconcileWork"
+    actions   = ["sqs:SendMessage"]
+    resources = [local.queue_arn]
+    principals {
+      type        = "AWS"
+      identifiers = [local.lambda_role_arn]
+    }
+  }
 }
 
 resource "aws_sqs_queue_policy" "this" {

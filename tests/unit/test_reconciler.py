@@ -161,7 +161,7 @@ def test_the_deletion_cap_stops_the_run_and_raises_the_metric(
 def test_a_run_fans_out_one_task_per_account_and_region(
     world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
 ) -> None:
-    engine = make_engine(SPOKE_REGIONS="eu-west-1,eu-central-1")
+    engine = make_engine(SERVED_REGIONS=f"{REGION},eu-west-1,eu-central-1")
     started = build(engine).start_run(dry_run=True)
     assert started["tasks"] == 9  # 3 accounts x 3 Regions
     tasks = [parse_task(r["body"]) for r in _drain(world)]

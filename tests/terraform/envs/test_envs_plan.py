@@ -168,7 +168,7 @@ def local_plan(root_factory: Any, tf_tree: Path, moto_endpoint: str) -> PlanSumm
 def test_local_env_plans_the_whole_organization(local_plan: PlanSummary) -> None:
     counts = module_counts(local_plan)
     assert counts == {
-        "hub": 27,
+        "hub": 31,
         "hub_euw1": 11,
         "w1_use1": 10,
         "w1_euw1": 8,
@@ -203,9 +203,10 @@ def test_local_env_routes_workload_events_to_the_hub_account(local_plan: PlanSum
 
 
 def test_local_env_no_policy_allows_everything_on_everything(local_plan: PlanSummary) -> None:
-    # hub 7 + regional 3 + workload 2 per Region and 2 more for each spoke role, minus the two
-    # spoke trust policies: they name module.hub.lambda_role_arn, known after apply.
-    assert len(local_plan.known_policies()) == 7 + 3 + 4 * 2 + 2 * 2 - 2
+    # hub 7 + the reconcile schedule's role 2 + regional 3 + workload 2 per Region and 2 more for
+    # each spoke role, minus the two spoke trust policies: they name module.hub.lambda_role_arn,
+    # known after apply.
+    assert len(local_plan.known_policies()) == 7 + 2 + 3 + 4 * 2 + 2 * 2 - 2
     assert wildcard_grants(local_plan) == []
 
 
