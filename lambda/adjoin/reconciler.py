@@ -1,8 +1,9 @@
 """The reconciler: finds what the events missed, per account and Region, and feeds the engine.
 
 A run (the schedule, or `ad-join reconcile`) fans out one task per configured account and Region
-the hub serves (SERVED_REGIONS: the hub's own Region and its spoke_regions): one message each on the domain-join queue,
-so tasks run in parallel, within Lambda's time limit, with the queue's retries and DLQ. A task:
+the hub serves (SERVED_REGIONS: the hub's own Region and its spoke_regions), one message each on
+the domain-join queue, so tasks run in parallel, within Lambda's time limit, with the queue's
+retries and DLQ. A task:
 
 - observes: every instance (DescribeInstances, all pages), the state rows of the account and
   Region (the state table's `by-account` index) and, where the leave adapter is `ldap`, the
