@@ -100,15 +100,15 @@ checkov: install-checkov ## Security scan of modules/ and envs/ (0 failed checks
 
 .PHONY: test-unit
 test-unit: install ## Unit tests (no terraform, no root)
-	$(PY) -m pytest tests/unit tests/scripts $(PYTEST_ARGS)
+	$(PY) -m pytest tests/unit tests/scripts -m 'not root' $(PYTEST_ARGS)
 
 .PHONY: test-tf
 test-tf: install install-checkov ## Terraform plan tests through tftest, and checkov (they build their own zip)
 	$(PY) -m pytest tests/terraform $(PYTEST_ARGS)
 
 .PHONY: test-ad
-test-ad: install deps-ad ## Real AD: Samba DC + Linux join in network namespaces (root)
-	$(PY) -m pytest tests/ad $(PYTEST_ARGS)
+test-ad: install deps-ad ## Real AD: Samba DC + Linux join in namespaces, and the distribution stubs (root)
+	$(PY) -m pytest tests/ad tests/scripts/test_linux_distributions.py $(PYTEST_ARGS)
 
 .PHONY: test-e2e
 test-e2e: install package deps-ad ## The whole system applied to the local AWS emulator

@@ -1,9 +1,10 @@
 variable "directory" {
-  description = "Directory settings passed to modules/hub (adapter, leave_adapter, directory_ids, region, ad_tools_host_tag, computer_name_prefix); defaults are the contract's."
+  description = "Directory settings passed to modules/hub (adapter, leave_adapter, directory_ids, default_directory_id, region, ad_tools_host_tag, computer_name_prefix); defaults are the contract's."
   type = object({
     adapter                 = optional(string, "ds")
     leave_adapter           = optional(string, "ad_tools_host")
     directory_ids           = optional(list(string), [])
+    default_directory_id    = optional(string)
     region                  = optional(string)
     ad_tools_host_tag       = optional(object({ key = string, value = string }), { key = "adToolsHost", value = "true" })
     computer_name_prefix    = optional(string, "EC2")

@@ -13,13 +13,13 @@ from typing import Any
 from adjoin.errors import PermanentError
 from adjoin.settings import JOIN_ADAPTERS, LEAVE_ADAPTERS
 
+#: the seed's attributes; all of them are required but `dnsIP2` (a one-DC domain has one)
 REQUIRED_FIELDS = (
     "accountId",
     "adJoinUserName",
     "adJoinUserPwParam",
     "dnsName",
     "dnsIP1",
-    "dnsIP2",
     "assumeRoleARN",
 )
 LDAP_SECURITY = ("ldaps", "starttls", "seal")
@@ -51,14 +51,16 @@ class AccountConfig:
     join_user_pw_param: str  # the NAME of the SSM parameter or secret, never the password
     dns_name: str
     dns_ip1: str
-    dns_ip2: str
+    dns_ip2: str  # "" when the item has none
     assume_role_arn: str
     directory_id: str | None = None
     computer_ou: str | None = None
+    #: OUs an instance's adComputerOU tag may name (with their subtrees), besides computer_ou
+    allowed_computer_ous: tuple[str, ...] = ()
     directory_adapter: str | None = None
     leave_adapter: str | None = None
     default_ad_group_name: str | None = None
-    ldap_servers: tuple[str, ...] = ()
+    ldap_servers: tuple[str, ...] = ()  # empty: discovered from the domain's DNS
     ldap_security: str = "ldaps"
     ldap_ca_cert_param: str | None = None
 
@@ -70,6 +72,17 @@ def _optional(item: dict[str, Any], key: str) -> str | None:
     if not isinstance(value, str):
         raise InvalidConfig(f"config attribute {key} is not a string")
     return value.strip() or None
+
+
+def _string_list(item: dict[str, Any], key: str) -> tuple[str, ...]:
+    """A DynamoDB list or string set of strings (a single string is one value)."""
+    value = item.get(key)
+    if value is None:
+        return ()
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list | set | tuple) or not all(isinstance(v, str) for v in values):
+        raise InvalidConfig(f"config attribute {key} is not a list of strings")
+    return tuple(sorted({v.strip() for v in values if v.strip()}))
 
 
 def parse_account_item(account_id: str, item: dict[str, Any]) -> AccountConfig:
@@ -89,15 +102,19 @@ def parse_account_item(account_id: str, item: dict[str, Any]) -> AccountConfig:
     problems = []
     if not DOMAIN_RE.fullmatch(item["dnsName"].strip()):
         problems.append("dnsName is not a DNS domain name")
-    for key in ("dnsIP1", "dnsIP2"):
-        value = item[key].strip()
+    dns_ip2 = _optional(item, "dnsIP2") or ""
+    for key, value in (("dnsIP1", item["dnsIP1"].strip()), ("dnsIP2", dns_ip2)):
         try:
-            ipaddress.IPv4Address(value)
+            if value or key == "dnsIP1":
+                ipaddress.IPv4Address(value)
         except ValueError:
             problems.append(f"{key} is not an IPv4 address")
     ou = _optional(item, "computerOU")
     if ou is not None and not OU_RE.fullmatch(ou):
         problems.append("computerOU is not a distinguished name")
+    allowed_ous = _string_list(item, "allowedComputerOUs")
+    if any(not OU_RE.fullmatch(allowed) for allowed in allowed_ous):
+        problems.append("allowedComputerOUs holds a value that is not a distinguished name")
     if problems:
         raise InvalidConfig(f"config item of account {account_id}: {'; '.join(problems)}")
     directory_adapter = _optional(item, "directoryAdapter")
@@ -117,14 +134,15 @@ def parse_account_item(account_id: str, item: dict[str, Any]) -> AccountConfig:
         join_user_pw_param=item["adJoinUserPwParam"].strip(),
         dns_name=item["dnsName"].strip(),
         dns_ip1=item["dnsIP1"].strip(),
-        dns_ip2=item["dnsIP2"].strip(),
+        dns_ip2=dns_ip2,
         assume_role_arn=item["assumeRoleARN"].strip(),
         directory_id=_optional(item, "directoryId"),
         computer_ou=ou,
+        allowed_computer_ous=allowed_ous,
         directory_adapter=directory_adapter,
         leave_adapter=leave_adapter,
         default_ad_group_name=_optional(item, "defaultAdGroupName"),
-        ldap_servers=servers or tuple(ip for ip in (item["dnsIP1"], item["dnsIP2"]) if ip),
+        ldap_servers=servers,
         ldap_security=security,
         ldap_ca_cert_param=_optional(item, "ldapCaCertParam"),
     )

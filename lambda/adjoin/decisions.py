@@ -6,13 +6,15 @@ import re
 from dataclasses import dataclass, field
 from enum import Enum
 
-from adjoin.config import AccountConfig
+from adjoin.config import OU_RE, AccountConfig
 from adjoin.events import CommandStatusEvent
 
 GROUP_NAME_RE = re.compile(r"^[A-Za-z0-9._-](?:[A-Za-z0-9 ._-]{0,62}[A-Za-z0-9._-])?$")
 TAG_GROUP = "adGroupName"
+TAG_SUDO_GROUP = "adSudoGroupName"
 TAG_AUTOADJOIN = "autoadjoin"
 TAG_COMPUTER_NAME = "adComputerName"
+TAG_COMPUTER_OU = "adComputerOU"
 
 # SSM command statuses (EventBridge "EC2 Command Invocation Status-change Notification")
 SUCCESS_STATUSES = frozenset({"Success"})
@@ -67,7 +69,9 @@ class Decision:
     detail: str = ""
     platform: str | None = None
     ad_group_name: str = ""
+    ad_sudo_group_name: str = ""
     status: str | None = None  # for RECORD: joined / failed
+    computer_ou: str | None = None  # for JOIN: the adComputerOU tag's OU (None: computerOU)
 
 
 def platform_of(platform: str | None, platform_details: str | None) -> str | None:
@@ -113,7 +117,74 @@ def decide_running(instance: InstanceInfo | None, config: AccountConfig) -> Deci
         group = config.default_ad_group_name or ""
         if group and not valid_group_name(group):
             return Decision(Action.REJECT, "invalid_config", "defaultAdGroupName is invalid")
-    return Decision(Action.JOIN, "join", platform=instance.platform, ad_group_name=group)
+    sudo_group = instance.tags.get(TAG_SUDO_GROUP)
+    if sudo_group is not None and not valid_group_name(sudo_group):
+        return Decision(
+            Action.REJECT,
+            "invalid_tag",
+            "adSudoGroupName tag must be 1-64 characters [A-Za-z0-9 ._-] "
+            "without leading or trailing space",
+        )
+    ou: str | None = None
+    if TAG_COMPUTER_OU in instance.tags:
+        ou = instance.tags[TAG_COMPUTER_OU].strip()
+        problem = ou_problem(ou, config)
+        if problem:
+            return Decision(Action.REJECT, "invalid_tag", problem)
+    return Decision(
+        Action.JOIN,
+        "join",
+        platform=instance.platform,
+        ad_group_name=group,
+        ad_sudo_group_name=sudo_group or "",
+        computer_ou=ou,
+    )
+
+
+def _rdns(dn: str) -> list[tuple[str, str]] | None:
+    """The RDNs of a DN, types and values folded to lower case (AD compares DNs without
+    regard to case); None when it is not a DN (RFC 4514, parsed by ldap3)."""
+    from ldap3.core.exceptions import LDAPInvalidDnError  # noqa: PLC0415 - only with the tag
+    from ldap3.utils.dn import parse_dn  # noqa: PLC0415
+
+    try:
+        parsed = parse_dn(dn, strip=True)
+    except LDAPInvalidDnError:
+        return None
+    return [(str(kind).lower(), str(value).lower()) for kind, value, _ in parsed]
+
+
+def is_at_or_below(dn: str, ancestor: str) -> bool:
+    """True when DN is ANCESTOR itself or lies in its subtree (whole RDNs, not a text suffix:
+    `OU=EvilEC2,DC=x` is not below `OU=EC2,DC=x`)."""
+    mine, theirs = _rdns(dn), _rdns(ancestor)
+    if not mine or not theirs or len(mine) < len(theirs):
+        return False
+    return mine[len(mine) - len(theirs) :] == theirs
+
+
+def ou_problem(ou: str, config: AccountConfig) -> str:
+    """Why an adComputerOU tag cannot be used ("" when it can): it must be a DN at or below
+    the account's computerOU or one of its allowedComputerOUs, so an instance's tags can never
+    place an object where the operator did not allow it."""
+    # no backslash or backtick either: the Linux join script refuses them (exit 2)
+    if not OU_RE.fullmatch(ou) or "\\" in ou or "`" in ou or len(ou) > 1024 or not _rdns(ou):
+        return f"adComputerOU tag {ou!r} is not a distinguished name"
+    allowed = tuple(
+        dict.fromkeys(a for a in (config.computer_ou, *config.allowed_computer_ous) if a)
+    )
+    if not allowed:
+        return (
+            "adComputerOU tag is set, but the account's config item has neither computerOU nor "
+            "allowedComputerOUs: no OU is allowed"
+        )
+    if any(is_at_or_below(ou, a) for a in allowed):
+        return ""
+    return (
+        f"adComputerOU tag {ou!r} is outside the allowed OUs: it must be at or below "
+        + " or ".join(repr(a) for a in allowed)
+        + " (computerOU / allowedComputerOUs of the config item)"
+    )
 
 
 def decide_agent(decision: Decision, agent_online: bool) -> Decision:

@@ -317,6 +317,8 @@ class Engine:
                         ("platform", dec.platform),
                         ("computerName", item.name),
                         ("adGroupName", dec.ad_group_name),
+                        # where the object goes: the leave looks for it there
+                        ("computerOU", dec.computer_ou or item.config.computer_ou or ""),
                     )
                     t = Transition(
                         ev.instance_id,
@@ -423,12 +425,15 @@ class Engine:
         ev, dec, config = item.event, item.decision, item.config
         assert ev is not None and dec is not None and config is not None  # noqa: S101
         password = one_time_password()
+        ou = dec.computer_ou or config.computer_ou
         try:
-            directory.create_computer(
+            # the domain controller that holds the new account: the join must use it, before
+            # the account has replicated to the others
+            controller = directory.create_computer(
                 ComputerAccount(
                     item.name,
                     config.dns_name,
-                    config.computer_ou,
+                    ou,
                     password,
                     owner=OwnerStamp(ev.instance_id, ev.account, ev.region),
                 )
@@ -440,10 +445,12 @@ class Engine:
                 "computerName": item.name,
                 "oneTimePassword": password,
                 "domainName": config.dns_name,
-                "computerOU": config.computer_ou or "",
+                "computerOU": ou or "",
                 "adGroupName": dec.ad_group_name,
+                "adSudoGroupName": dec.ad_sudo_group_name,
                 "dnsIP1": config.dns_ip1,
                 "dnsIP2": config.dns_ip2,
+                "domainController": controller or "",
             }
             try:
                 item.command_id = ssm.send(
@@ -500,7 +507,8 @@ class Engine:
         try:
             leaver = self.directories.leaver(config)
             if leaver is not None:
-                deleted = leaver.delete_computer(name, config.dns_name, config.computer_ou)
+                ou = str((old or {}).get("computerOU") or "") or config.computer_ou
+                deleted = leaver.delete_computer(name, config.dns_name, ou)
                 item.command_id = getattr(leaver, "last_command_id", None)
                 item.decision = Decision(Action.LEAVE, "deleted" if deleted else "already_absent")
             else:
@@ -607,7 +615,8 @@ class Engine:
         try:
             leaver = self.directories.leaver(config)
             if leaver is not None:
-                leaver.delete_computer(item.name, config.dns_name, config.computer_ou)
+                ou = (item.decision.computer_ou if item.decision else None) or config.computer_ou
+                leaver.delete_computer(item.name, config.dns_name, ou)
         except AdJoinError as exc:
             self._fail(item, exc)
             return

@@ -238,7 +238,8 @@ class Reconciler:
             return None  # ds and ad_tools_host cannot list objects: rows only
         try:
             reader: Any = self.directories.ldap(config)
-            found: list[StampedComputer] = reader.stamped_computers(config.computer_ou)
+            # the whole domain: an instance tag may have chosen another OU than the config item's
+            found: list[StampedComputer] = reader.stamped_computers(None)
         except Exception as exc:
             error = exc if isinstance(exc, AdJoinError) else classify(exc, "list stamped")
             report.errors.append(f"directory not read ({error.reason}): {error}")

@@ -12,6 +12,7 @@ from adjoin.naming import is_account_id, validate_prefix
 JOIN_ADAPTERS = ("ds", "ldap")
 LEAVE_ADAPTERS = ("ldap", "ad_tools_host", "none")
 _TAG_RE = re.compile(r"^[^=]{1,128}=.{0,256}$")
+_DIRECTORY_ID_RE = re.compile(r"^d-[0-9a-f]{10}$")
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
 
@@ -36,6 +37,8 @@ class Settings:
     ad_tools_host_tag: str = "adToolsHost=true"
     directory_adapter: str = "ds"
     leave_adapter: str = "ad_tools_host"
+    #: the Directory Service directory of config items without `directoryId` ("" = none)
+    default_directory_id: str = ""
     computer_name_prefix: str = "EC2"
     config_cache_ttl_seconds: int = 60
     retry_base_seconds: int = 30
@@ -104,6 +107,7 @@ class Settings:
             ad_tools_host_tag=optional("ad_tools_host_tag"),
             directory_adapter=optional("directory_adapter"),
             leave_adapter=optional("leave_adapter"),
+            default_directory_id=optional("default_directory_id"),
             computer_name_prefix=optional("computer_name_prefix"),
             config_cache_ttl_seconds=integer("config_cache_ttl_seconds", 0, 86400),
             retry_base_seconds=integer("retry_base_seconds", 1, 900),
@@ -126,6 +130,13 @@ class Settings:
         if settings.leave_adapter not in LEAVE_ADAPTERS:
             problems.append(
                 f"LEAVE_ADAPTER must be one of {LEAVE_ADAPTERS}, got {settings.leave_adapter!r}"
+            )
+        if settings.default_directory_id and not _DIRECTORY_ID_RE.fullmatch(
+            settings.default_directory_id
+        ):
+            problems.append(
+                "DEFAULT_DIRECTORY_ID must be a Directory Service id (d-0123456789), "
+                f"got {settings.default_directory_id!r}"
             )
         if not _TAG_RE.fullmatch(settings.ad_tools_host_tag):
             problems.append(

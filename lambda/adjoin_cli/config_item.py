@@ -3,7 +3,8 @@
 `ad-join config put ...` (adjoin_cli.main) and `scripts/put_config_item.py ...` run this.
 
 The item keeps the seed's format (accountId, adJoinUserName, adJoinUserPwParam, dnsName,
-dnsIP1, dnsIP2, assumeRoleARN) plus the optional attributes the contract adds. The join user's
+dnsIP1, dnsIP2, assumeRoleARN; dnsIP2 may be left out for a one-DC domain) plus the optional
+attributes the contract adds. The join user's
 password is never an argument: --password-param names the SSM SecureString parameter or the
 Secrets Manager secret that holds it.
 
@@ -117,7 +118,7 @@ def build_item(
     password_param_name: str,
     domain: str,
     dns_ip1: str,
-    dns_ip2: str,
+    dns_ip2: str | None = None,
     assume_role_arn: str = "",
     directory: str | None = None,
     ou: str | None = None,
@@ -127,15 +128,15 @@ def build_item(
     ldap_server_list: str | None = None,
     ldap_security: str | None = None,
     ldap_ca_cert_param: str | None = None,
-) -> dict[str, str]:
+    allowed_ous: Sequence[str] = (),
+) -> dict[str, Any]:
     """The config item, validated; raises ValueError with a message naming the bad value."""
-    item = {
+    item: dict[str, Any] = {
         "accountId": account_id(account),
         "adJoinUserName": join_user(join_user_name),
         "adJoinUserPwParam": password_param(password_param_name),
         "dnsName": dns_name(domain),
         "dnsIP1": ipv4(dns_ip1),
-        "dnsIP2": ipv4(dns_ip2),
         "assumeRoleARN": role_arn(assume_role_arn),
     }
     arn = ROLE_ARN.fullmatch(item["assumeRoleARN"])
@@ -144,8 +145,8 @@ def build_item(
             f"assumeRoleARN is in account {arn.group(1)}, not in {item['accountId']}: "
             "the hub assumes a role in the account it joins instances for"
         )
-    if directory_adapter == "ds" and not directory:
-        raise ValueError("directoryAdapter ds needs a directory id (--directory-id)")
+    if dns_ip2:  # a one-DC domain leaves it out
+        item["dnsIP2"] = ipv4(dns_ip2)
     optional = {
         "directoryId": directory_id(directory) if directory else None,
         "computerOU": computer_ou(ou) if ou else None,
@@ -155,6 +156,7 @@ def build_item(
         "ldapServers": ldap_servers(ldap_server_list) if ldap_server_list else None,
         "ldapSecurity": ldap_security,
         "ldapCaCertParam": password_param(ldap_ca_cert_param) if ldap_ca_cert_param else None,
+        "allowedComputerOUs": [computer_ou(o) for o in allowed_ous] if allowed_ous else None,
     }
     item.update({key: value for key, value in optional.items() if value is not None})
     try:
@@ -201,15 +203,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--dns-name", required=True, type=_argument(dns_name))
     p.add_argument("--dns-ip1", required=True, type=_argument(ipv4))
-    p.add_argument("--dns-ip2", required=True, type=_argument(ipv4))
+    p.add_argument(
+        "--dns-ip2", type=_argument(ipv4), help="second DNS server; leave out for a one-DC domain"
+    )
     p.add_argument(
         "--assume-role-arn",
         default="",
         type=_argument(role_arn),
         help="role the hub assumes in the account; empty for the hub account itself",
     )
-    p.add_argument("--directory-id", type=_argument(directory_id))
+    p.add_argument(
+        "--directory-id",
+        type=_argument(directory_id),
+        help="for ds; without it the hub's default directory (directory.default_directory_id)",
+    )
     p.add_argument("--computer-ou", type=_argument(computer_ou))
+    p.add_argument(
+        "--allowed-ou",
+        action="append",
+        default=[],
+        type=_argument(computer_ou),
+        help="an OU (with its subtree) an instance's adComputerOU tag may name, besides "
+        "--computer-ou; repeat for more (allowedComputerOUs)",
+    )
     p.add_argument("--directory-adapter", choices=JOIN_ADAPTERS)
     p.add_argument("--leave-adapter", choices=LEAVE_ADAPTERS)
     p.add_argument("--default-ad-group", type=_argument(ad_group))
@@ -221,7 +237,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the item, write nothing")
 
 
-def put_item(table: str, item: dict[str, str], region: str | None, endpoint: str | None) -> None:
+def put_item(table: str, item: dict[str, Any], region: str | None, endpoint: str | None) -> None:
     client: Any = boto3.resource("dynamodb", region_name=region, endpoint_url=endpoint)
     client.Table(table).put_item(Item=item)
 
@@ -250,6 +266,7 @@ def run(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             ldap_server_list=args.ldap_servers,
             ldap_security=args.ldap_security,
             ldap_ca_cert_param=args.ldap_ca_cert_param,
+            allowed_ous=args.allowed_ou,
         )
     except ValueError as error:
         p.error(str(error))  # exits 2

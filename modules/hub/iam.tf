@@ -92,11 +92,11 @@ data "aws_iam_policy_document" "lambda" {
   }
 
   dynamic "statement" {
-    for_each = length(var.directory.directory_ids) > 0 ? [1] : []
+    for_each = length(local.directory_ids) > 0 ? [1] : []
     content {
       sid       = "DirectoryServiceCreateComputer"
       actions   = ["ds:CreateComputer"]
-      resources = [for id in var.directory.directory_ids : "arn:${local.partition}:ds:${local.directory_region}:${var.account_id}:directory/${id}"]
+      resources = [for id in local.directory_ids : "arn:${local.partition}:ds:${local.directory_region}:${var.account_id}:directory/${id}"]
     }
   }
 

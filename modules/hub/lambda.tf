@@ -24,7 +24,7 @@ resource "aws_lambda_function" "this" {
   kms_key_arn                    = aws_kms_key.this.arn
 
   environment {
-    variables = {
+    variables = merge({
       CONFIG_TABLE_NAME              = local.config_table_name
       STATE_TABLE_NAME               = aws_dynamodb_table.state.name
       HUB_ACCOUNT_ID                 = var.account_id
@@ -49,7 +49,10 @@ resource "aws_lambda_function" "this" {
       POWERTOOLS_SERVICE_NAME        = var.name_prefix
       POWERTOOLS_METRICS_NAMESPACE   = var.lambda_config.powertools_metrics_namespace
       LOG_LEVEL                      = var.lambda_config.log_level
-    }
+      },
+      # only when set: the directory of config items without directoryId
+      var.directory.default_directory_id == null ? {} : { DEFAULT_DIRECTORY_ID = var.directory.default_directory_id },
+    )
   }
 
   tracing_config {

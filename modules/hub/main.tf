@@ -12,6 +12,8 @@ locals {
   dns_sfx   = data.aws_partition.current.dns_suffix
 
   directory_region = coalesce(var.directory.region, local.region)
+  # CreateComputer may target these: the listed directories and the default one
+  directory_ids = distinct(compact(concat(var.directory.directory_ids, [var.directory.default_directory_id])))
 
   queue_name             = "${var.name_prefix}-queue"
   dlq_name               = "${var.name_prefix}-dlq"

@@ -31,11 +31,12 @@ variable "allowed_account_ids" {
 }
 
 variable "directory" {
-  description = "Directory settings passed to the Lambda: default join adapter (ds|ldap), default leave adapter (ldap|ad_tools_host|none), Directory Service directory ids the Lambda may call CreateComputer on, the directory Region (null: this Region), the AD tools host tag, the computer name prefix, and the names of the SSM parameters holding the domain controllers' CA certificate (config items' ldapCaCertParam) the Lambda may read."
+  description = "Directory settings passed to the Lambda: default join adapter (ds|ldap), default leave adapter (ldap|ad_tools_host|none), Directory Service directory ids the Lambda may call CreateComputer on, the default directory id for config items without directoryId (null: none; the Lambda may use it too), the directory Region (null: this Region), the AD tools host tag, the computer name prefix, and the names of the SSM parameters holding the domain controllers' CA certificate (config items' ldapCaCertParam) the Lambda may read."
   type = object({
     adapter                 = optional(string, "ds")
     leave_adapter           = optional(string, "ad_tools_host")
     directory_ids           = optional(list(string), [])
+    default_directory_id    = optional(string)
     region                  = optional(string)
     ad_tools_host_tag       = optional(object({ key = string, value = string }), { key = "adToolsHost", value = "true" })
     computer_name_prefix    = optional(string, "EC2")
@@ -55,6 +56,10 @@ variable "directory" {
   validation {
     condition     = alltrue([for id in var.directory.directory_ids : can(regex("^d-[0-9a-f]{10}$", id))])
     error_message = "directory.directory_ids must be Directory Service ids (d-0123456789)."
+  }
+  validation {
+    condition     = var.directory.default_directory_id == null || can(regex("^d-[0-9a-f]{10}$", coalesce(var.directory.default_directory_id, "x")))
+    error_message = "directory.default_directory_id must be a Directory Service id (d-0123456789) or null."
   }
   validation {
     condition     = var.directory.region == null || can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", coalesce(var.directory.region, "x")))

@@ -38,6 +38,20 @@ locals {
       interpolationType = "ENV_VAR"
       allowedPattern    = "^[A-Za-z0-9 ._-]{0,64}$"
     }
+    adSudoGroupName = {
+      type              = "String"
+      description       = "AD group whose members get sudo (Linux) or local Administrators (Windows), or empty"
+      default           = ""
+      interpolationType = "ENV_VAR"
+      allowedPattern    = "^([A-Za-z0-9._-]([A-Za-z0-9 ._-]{0,62}[A-Za-z0-9._-])?)?$"
+    }
+    bootWaitSeconds = {
+      type              = "String"
+      description       = "Seconds to wait at most for the instance's own boot work (cloud-init, EC2Launch v2) before joining; 0 = do not wait"
+      default           = "600"
+      interpolationType = "ENV_VAR"
+      allowedPattern    = "^[0-9]{1,4}$"
+    }
     dnsIP1 = {
       type              = "String"
       description       = "First DNS server (IPv4) or empty"
@@ -51,6 +65,13 @@ locals {
       default           = ""
       interpolationType = "ENV_VAR"
       allowedPattern    = local.ipv4_pattern
+    }
+    domainController = {
+      type              = "String"
+      description       = "DNS name (or IPv4 address) of the domain controller that holds the pre-created account, or empty: the join uses it, before the account has replicated"
+      default           = ""
+      interpolationType = "ENV_VAR"
+      allowedPattern    = "^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?){0,126})?$"
     }
   }
 

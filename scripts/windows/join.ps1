@@ -3,7 +3,9 @@
 # Runs as the content of the <prefix>windows-join SSM document (aws:runPowerShellScript).
 # Its parameters arrive as environment variables (interpolationType ENV_VAR, see
 # docs/contracts.md): SSM_computerName, SSM_oneTimePassword, SSM_domainName, SSM_computerOU,
-# SSM_adGroupName, SSM_dnsIP1, SSM_dnsIP2. The script never uses document interpolation.
+# SSM_adGroupName, SSM_adSudoGroupName, SSM_dnsIP1, SSM_dnsIP2, SSM_domainController (the domain
+# controller that holds the pre-created account, or empty), SSM_bootWaitSeconds. The script
+# never uses document interpolation.
 #
 # The hub pre-created the computer account with a random one-time password. The instance joins
 # that account with an unsecured join (no domain user credential on the instance at all):
@@ -11,11 +13,13 @@
 # and whose password is the one-time password. The machine rotates the password after the join.
 #
 # Flow (safe to run twice; SSM Agent runs it again after the reboot it asks for):
+#   0. wait, at most bootWaitSeconds, for EC2Launch v2 to finish the instance's boot work;
 #   1. not a domain member: set DNS servers (optional), check that a domain controller is
 #      found, rename + join in one step, exit 3010 so SSM Agent reboots the instance and runs
 #      this script again;
 #   2. member of the domain under this name: add adGroupName to the local Remote Desktop Users
-#      group (by its well-known SID) and exit 0 without reboot;
+#      group and adSudoGroupName to the local Administrators group (each by its well-known SID)
+#      and exit 0 without reboot;
 #   3. joined with the new name but not yet rebooted: exit 3010 again.
 #
 # Exit codes (same meaning as scripts/linux/join.sh where they apply):
@@ -35,13 +39,24 @@ $ExitJoinFailed = 5
 $ExitAccessRestriction = 6
 $ExitRebootRequested = 3010
 
-# Remote Desktop Users: a well-known SID, the same on every locale.
+# Remote Desktop Users and Administrators: well-known SIDs, the same on every locale
+# (https://learn.microsoft.com/en-us/windows/win32/secauthz/well-known-sids).
 $RemoteDesktopUsersSid = 'S-1-5-32-555'
+$AdministratorsSid = 'S-1-5-32-544'
+# EC2Launch v2's command line; `status --block` returns when the agent has finished its run:
+# exit 0 ran and succeeded, 1 ran and failed, 2 still running, 3-5 unknown state
+# (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2launch-v2-settings.html#ec2launch-v2-settings-status).
+$Ec2LaunchRelativePath = 'Amazon\EC2Launch\EC2Launch.exe'
+$DefaultBootWaitSeconds = 600
 
 $NamePattern = '^(?=.*[A-Za-z])[A-Za-z0-9](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$'
 $DomainPattern = '^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$'
 $OuPattern = '^(?:(?:OU|CN)=(?:[^,\\]|\\.)+,)+(?:DC=(?:[^,\\]|\\.)+,)*DC=(?:[^,\\]|\\.)+$'
 $GroupPattern = '^[A-Za-z0-9._-](?:[A-Za-z0-9 ._-]{0,62}[A-Za-z0-9._-])?$'
+$DomainControllerPattern = '^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?){0,126}$'
+# What Windows says when KB5020276's hardening refuses to reuse a pre-created account.
+$AccountReuseBlockedPattern = '0x0*aac\b|\b2732\b|NERR_AccountReuseBlockedByPolicy|Re-using the account was blocked by security policy'
+$BootWaitPattern = '^[0-9]{1,4}$'
 $Ipv4Pattern = '^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$'
 
 function Write-Log {
@@ -82,12 +97,48 @@ function Test-Parameters {
     if ($Parameters.AdGroupName -ne '' -and $Parameters.AdGroupName -cnotmatch $GroupPattern) {
         $problems.Add('adGroupName must be empty or 1-64 characters from A-Z a-z 0-9 space . _ - without leading or trailing space')
     }
+    if ($Parameters.DomainController -ne '' -and $Parameters.DomainController -notmatch $DomainControllerPattern) {
+        $problems.Add('domainController must be empty or the DNS name or IPv4 address of a domain controller')
+    }
+    if ($Parameters.AdSudoGroupName -ne '' -and $Parameters.AdSudoGroupName -cnotmatch $GroupPattern) {
+        $problems.Add('adSudoGroupName must be empty or 1-64 characters from A-Z a-z 0-9 space . _ - without leading or trailing space')
+    }
+    if ($Parameters.BootWaitSeconds -notmatch $BootWaitPattern) {
+        $problems.Add('bootWaitSeconds must be 0-9999')
+    }
     foreach ($dnsServer in @($Parameters.DnsIP1, $Parameters.DnsIP2)) {
         if ($dnsServer -ne '' -and $dnsServer -notmatch $Ipv4Pattern) {
             $problems.Add("dnsIP1/dnsIP2 must be empty or IPv4 addresses (got '$dnsServer')")
         }
     }
     return , $problems
+}
+
+function Wait-BootWork {
+    param([Parameter(Mandatory = $true)][int]$TimeoutSeconds)
+    # The instance's own boot work (EC2Launch v2 tasks, user data) first, bounded; an instance
+    # without EC2Launch v2 (EC2Launch v1, EC2Config) has nothing to wait for here.
+    if ($TimeoutSeconds -eq 0) {
+        return
+    }
+    $ec2launch = Join-Path -Path $env:ProgramFiles -ChildPath $Ec2LaunchRelativePath
+    if (-not (Test-Path -LiteralPath $ec2launch -PathType Leaf)) {
+        Write-Log -Message 'no EC2Launch v2: not waiting for boot work'
+        return
+    }
+    Write-Log -Message "waiting up to $TimeoutSeconds s for EC2Launch v2 to finish"
+    $process = Start-Process -FilePath $ec2launch -ArgumentList 'status', '--block' -NoNewWindow -PassThru
+    $null = $process.Handle # keeps the exit code readable after the process ends
+    if (-not $process.WaitForExit($TimeoutSeconds * 1000)) {
+        Stop-Process -InputObject $process -Force -ErrorAction SilentlyContinue
+        Write-Log -Message "EC2Launch v2 still running after $TimeoutSeconds s; joining anyway"
+        return
+    }
+    switch ($process.ExitCode) {
+        0 { Write-Log -Message 'EC2Launch v2 is done' }
+        1 { Write-Log -Message 'EC2Launch v2 finished with a failed task; joining anyway' }
+        default { Write-Log -Message "EC2Launch v2 status exited $($process.ExitCode) (state unknown); joining anyway" }
+    }
 }
 
 function Get-DomainState {
@@ -144,6 +195,7 @@ function Join-Domain {
         [Parameter(Mandatory = $true)][string]$DomainName,
         [Parameter(Mandatory = $true)][string]$ComputerName,
         [Parameter(Mandatory = $true)][AllowEmptyString()][string]$ComputerOU,
+        [Parameter(Mandatory = $true)][AllowEmptyString()][string]$DomainController,
         [Parameter(Mandatory = $true)][System.Management.Automation.PSCredential]$Credential
     )
     # UnsecuredJoin + PasswordPass: join the pre-created account with its one-time password.
@@ -163,6 +215,12 @@ function Join-Domain {
     if ($ComputerOU -ne '') {
         $joinArguments['OUPath'] = $ComputerOU
     }
+    # The controller that holds the pre-created account: the others may not have it yet.
+    # Add-Computer -Server takes it "in DomainName\ComputerName format" (Add-Computer, -Server:
+    # https://learn.microsoft.com/powershell/module/microsoft.powershell.management/add-computer).
+    if ($DomainController -ne '') {
+        $joinArguments['Server'] = "$DomainName\$DomainController"
+    }
     # The account may not have reached every domain controller yet: retry a few times.
     $lastError = ''
     for ($attempt = 1; $attempt -le 6; $attempt++) {
@@ -173,6 +231,12 @@ function Join-Domain {
         }
         catch {
             $lastError = $_.Exception.Message
+            if (Test-AccountReuseBlocked -Message $lastError) {
+                Exit-WithCode -Code $ExitJoinFailed -Message ("the domain refused to reuse the pre-created account $ComputerName " +
+                    '(KB5020276 account-reuse hardening, error 0xAAC NERR_AccountReuseBlockedByPolicy): on the domain controllers, ' +
+                    "list the join user who pre-creates the accounts (or a group holding it) in the Group Policy setting " +
+                    "'Domain controller: Allow computer account re-use during domain join'; see docs/windows.md. Windows said: $lastError")
+            }
             Write-Log -Message "attempt ${attempt}: join failed: $lastError"
             Start-Sleep -Seconds 10
         }
@@ -180,10 +244,21 @@ function Join-Domain {
     Exit-WithCode -Code $ExitJoinFailed -Message "join of $DomainName as $ComputerName failed: $lastError"
 }
 
-function Grant-RemoteDesktopAccess {
+function Test-AccountReuseBlocked {
+    # KB5020276 (https://support.microsoft.com/help/5020276): a join that reuses an existing
+    # account whose owner is not trusted fails with 0xAAC (2732) NERR_AccountReuseBlockedByPolicy,
+    # "An account with the same name exists in Active Directory. Re-using the account was
+    # blocked by security policy." Retrying cannot help.
+    param([Parameter(Mandatory = $true)][AllowEmptyString()][string]$Message)
+    return ($Message -match $AccountReuseBlockedPattern)
+}
+
+function Grant-LocalGroupMembership {
     param(
         [Parameter(Mandatory = $true)][string]$DomainName,
-        [Parameter(Mandatory = $true)][string]$GroupName
+        [Parameter(Mandatory = $true)][string]$GroupName,
+        [Parameter(Mandatory = $true)][string]$LocalGroupSid,
+        [Parameter(Mandatory = $true)][string]$LocalGroupLabel
     )
     # Right after the reboot the secure channel may not be up yet: retry the name lookup.
     $account = New-Object -TypeName System.Security.Principal.NTAccount -ArgumentList "$DomainName\$GroupName"
@@ -204,16 +279,16 @@ function Grant-RemoteDesktopAccess {
         Exit-WithCode -Code $ExitAccessRestriction -Message "cannot resolve group $DomainName\${GroupName}: $lastError"
     }
     try {
-        Add-LocalGroupMember -SID $RemoteDesktopUsersSid -Member $sid.Value -ErrorAction Stop
-        Write-Log -Message "added $DomainName\$GroupName to Remote Desktop Users"
+        Add-LocalGroupMember -SID $LocalGroupSid -Member $sid.Value -ErrorAction Stop
+        Write-Log -Message "added $DomainName\$GroupName to $LocalGroupLabel"
     }
     catch {
         # MemberExists,Microsoft.PowerShell.Commands.AddLocalGroupMemberCommand: nothing to do.
         if ($_.FullyQualifiedErrorId -like 'MemberExists*') {
-            Write-Log -Message "$DomainName\$GroupName already in Remote Desktop Users"
+            Write-Log -Message "$DomainName\$GroupName already in $LocalGroupLabel"
             return
         }
-        Exit-WithCode -Code $ExitAccessRestriction -Message "cannot add $DomainName\$GroupName to Remote Desktop Users: $($_.Exception.Message)"
+        Exit-WithCode -Code $ExitAccessRestriction -Message "cannot add $DomainName\$GroupName to ${LocalGroupLabel}: $($_.Exception.Message)"
     }
 }
 
@@ -223,8 +298,11 @@ function Invoke-Main {
         DomainName            = ConvertTo-TrimmedValue -Value $env:SSM_domainName
         ComputerOU            = ConvertTo-TrimmedValue -Value $env:SSM_computerOU
         AdGroupName           = ConvertTo-TrimmedValue -Value $env:SSM_adGroupName
+        AdSudoGroupName       = ConvertTo-TrimmedValue -Value $env:SSM_adSudoGroupName
+        BootWaitSeconds       = ConvertTo-TrimmedValue -Value $env:SSM_bootWaitSeconds
         DnsIP1                = ConvertTo-TrimmedValue -Value $env:SSM_dnsIP1
         DnsIP2                = ConvertTo-TrimmedValue -Value $env:SSM_dnsIP2
+        DomainController      = ConvertTo-TrimmedValue -Value $env:SSM_domainController
     }
     $problems = Test-Parameters -Parameters $parameters
     # Checked here, not copied into $parameters: nothing derived from it is ever printed.
@@ -236,6 +314,11 @@ function Invoke-Main {
     }
     $computerName = $parameters.ComputerName.ToUpperInvariant()
     $domainName = $parameters.DomainName
+    $bootWaitSeconds = $DefaultBootWaitSeconds
+    if ($parameters.BootWaitSeconds -ne '') {
+        $bootWaitSeconds = [int]$parameters.BootWaitSeconds
+    }
+    Wait-BootWork -TimeoutSeconds $bootWaitSeconds
 
     $state = Get-DomainState
     if ($state.Domain -ne '') {
@@ -244,7 +327,10 @@ function Invoke-Main {
         }
         if ($state.ActiveName -eq $computerName) {
             if ($parameters.AdGroupName -ne '') {
-                Grant-RemoteDesktopAccess -DomainName $domainName -GroupName $parameters.AdGroupName
+                Grant-LocalGroupMembership -DomainName $domainName -GroupName $parameters.AdGroupName -LocalGroupSid $RemoteDesktopUsersSid -LocalGroupLabel 'the Remote Desktop Users group'
+            }
+            if ($parameters.AdSudoGroupName -ne '') {
+                Grant-LocalGroupMembership -DomainName $domainName -GroupName $parameters.AdSudoGroupName -LocalGroupSid $AdministratorsSid -LocalGroupLabel 'the Administrators group'
             }
             Write-Log -Message "member of $domainName as $computerName"
             exit 0
@@ -267,7 +353,7 @@ function Invoke-Main {
     $secureOneTimePassword = ConvertTo-SecureString -String $env:SSM_oneTimePassword -AsPlainText -Force
     $joinCredential = New-Object -TypeName System.Management.Automation.PSCredential -ArgumentList (
         [pscustomobject]@{ UserName = $null; Password = $secureOneTimePassword })
-    Join-Domain -DomainName $domainName -ComputerName $computerName -ComputerOU $parameters.ComputerOU -Credential $joinCredential
+    Join-Domain -DomainName $domainName -ComputerName $computerName -ComputerOU $parameters.ComputerOU -DomainController $parameters.DomainController -Credential $joinCredential
     Remove-Variable -Name 'secureOneTimePassword', 'joinCredential'
 
     # SSM Agent reboots the instance and runs this script again; that run finds the instance a

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.ad.debian_tree import Tree, debian_tree
 from tests.ad.harness import Namespace, SambaDomain
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -74,6 +76,19 @@ def run_join_script(where: Namespace, env: dict[str, str]) -> Any:
     return where.run(["bash", str(JOIN_SCRIPT)], env=env, check=False, timeout=300)
 
 
+def start_join_script(where: Namespace, env: dict[str, str]) -> subprocess.Popen[str]:
+    """The same, in the background (to look at the instance while the script waits)."""
+    path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    return subprocess.Popen(
+        where.nsenter(["bash", str(JOIN_SCRIPT)]),
+        env={"PATH": path, "LANG": "C.UTF-8", **env},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 # Host files the harness must never change (the namespaces get private copies of /etc and /var).
 HOST_FILES = (
     "/etc/hostname",
@@ -87,6 +102,8 @@ HOST_FILES = (
     "/etc/pam.d/common-account",
     "/etc/pam.d/common-session",
     "/etc/samba/smb.conf",
+    "/etc/sudoers",
+    "/etc/sudoers.d/ad-join",
 )
 
 
@@ -142,3 +159,25 @@ def hub(samba_domain: SambaDomain) -> Namespace:
 @pytest.fixture(scope="session")
 def directory(samba_domain: SambaDomain, hub: Namespace) -> DirectoryCall:
     return DirectoryCall(samba_domain, hub)
+
+
+@pytest.fixture(scope="session")
+def trixie_tree(pytestconfig: pytest.Config) -> Tree:
+    """The Debian 13 tree (tests/ad/debian_tree.py): built on the first run, then cached."""
+    tree = debian_tree("trixie")
+    line = (
+        f"[debian tree] {tree.release} {'built' if tree.built else 'found in the cache'} in "
+        f"{tree.seconds:.1f} s: {tree.path}; "
+        + ", ".join(f"{p} {tree.versions[p]}" for p in ("sssd-ad", "adcli", "krb5-user", "sudo"))
+    )
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        sys.stderr.write(f"\n{line}\n")
+    return tree
+
+
+@pytest.fixture(scope="session")
+def debian13_client(samba_domain: SambaDomain, trixie_tree: Tree) -> Namespace:
+    """A fresh Debian 13 "instance": a client namespace rooted in the trixie tree, with the
+    repository visible read-only at its own path (where the tests run the join script from)."""
+    return samba_domain.add_client("client13", root=trixie_tree.path, binds=(REPO_ROOT,))

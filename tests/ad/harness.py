@@ -57,6 +57,35 @@ touch "$state/ready"
 trap '' TERM INT
 while :; do sleep 3600 & wait $! || true; done
 """
+# The same for a namespace rooted in another tree (a debootstrap tree of another release): an
+# overlay of the whole tree (the tree itself stays clean for the next run), its own /proc, the
+# host's /dev, a tmpfs on /run, the given host folders bound read-only at the same paths (the
+# repository, so the join script is at the path the tests know), then PID 1 chroots into it.
+ROOTED_HOLDER_SCRIPT = r"""
+set -euo pipefail
+state=$1 host=$2 lower=$3
+shift 3
+root=$state/root
+up=$state/root-up work=$state/root-work
+mkdir -p "$up" "$work" "$root"
+mount -t overlay overlay -o "lowerdir=$lower,upperdir=$up,workdir=$work" "$root"
+mount -t proc proc "$root/proc"
+mount --rbind /dev "$root/dev"
+mount -t tmpfs -o mode=0755 tmpfs "$root/run"
+mkdir -p "$root/run/lock"
+for dir in "$@"; do
+  mkdir -p "$root$dir"
+  mount --bind "$dir" "$root$dir"
+  mount -o remount,bind,ro "$root$dir"
+done
+hostname "$host"
+echo "$host" > "$root/etc/hostname"
+ip link set lo up
+touch "$state/ready"
+# PID 1 of the namespace, in the tree: reap orphans until killed from outside.
+exec chroot "$root" /bin/bash -c \
+  'trap "" TERM INT; while :; do sleep 3600 & wait $! || true; done' adjoin-ad-harness-holder
+"""
 
 
 # Run by the system python3 (Samba's bindings) in the DC namespace; JSON request on stdin.
@@ -76,8 +105,36 @@ for ou in req["ous"]:
     db.create_ou(ou)
 for user, password in req["users"].items():
     db.newuser(user, password)
-db.newgroup(req["group"])
-db.add_remove_group_members(req["group"], req["members"], add_members_operation=True)
+for group, members in req["groups"].items():
+    db.newgroup(group)
+    db.add_remove_group_members(group, members, add_members_operation=True)
+# Accounts the join user must not be, for the error proofs (tests/ad/test_directory_errors.py):
+# disabled, expired, "must change password at next logon", and one with a lockout policy of its
+# own (a password settings object) so two bad passwords lock it.
+bad = req["bad_users"]
+password = req["bad_password"]
+db.newuser(bad["disabled"], password)
+db.disable_account("(sAMAccountName=%s)" % bad["disabled"])
+db.newuser(bad["expired"], password)
+db.setexpiry("(sAMAccountName=%s)" % bad["expired"], 0)
+db.newuser(bad["must_change"], password, force_password_change_at_next_login_req=True)
+db.newuser(bad["locked"], password)
+minutes30 = str(-30 * 60 * 10**7)
+db.add({
+    "dn": "CN=adjoin-lockout,CN=Password Settings Container,CN=System," + str(db.domain_dn()),
+    "objectClass": "msDS-PasswordSettings",
+    "msDS-PasswordSettingsPrecedence": "1",
+    "msDS-PasswordReversibleEncryptionEnabled": "FALSE",
+    "msDS-PasswordHistoryLength": "0",
+    "msDS-PasswordComplexityEnabled": "FALSE",
+    "msDS-MinimumPasswordLength": "1",
+    "msDS-MinimumPasswordAge": "0",
+    "msDS-MaximumPasswordAge": str(-42 * 86400 * 10**7),
+    "msDS-LockoutThreshold": "2",
+    "msDS-LockoutObservationWindow": minutes30,
+    "msDS-LockoutDuration": minutes30,
+    "msDS-PSOAppliesTo": "CN=%s,CN=Users,%s" % (bad["locked"], db.domain_dn()),
+})
 res = db.search(db.domain_dn(), expression="(sAMAccountName=%s)" % req["sid_of"],
                 attrs=["objectSid"])
 print(ndr_unpack(security.dom_sid, res[0]["objectSid"][0]))
@@ -100,11 +157,19 @@ class Namespace:
     name: str
     hostname: str
     state_dir: Path
+    #: a tree to root the namespace in (an overlay of it), instead of the host's own /
+    root: Path | None = None
+    #: host folders visible read-only at the same paths inside a rooted namespace
+    binds: tuple[Path, ...] = ()
     unshare: subprocess.Popen[bytes] | None = None
     init_pid: int = 0
 
     def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        holder = [HOLDER_SCRIPT, NS_MARKER, str(self.state_dir), self.hostname]
+        if self.root is not None:
+            holder = [ROOTED_HOLDER_SCRIPT, NS_MARKER, str(self.state_dir), self.hostname]
+            holder += [str(self.root), *(str(b) for b in self.binds)]
         self.unshare = subprocess.Popen(
             [
                 "unshare",
@@ -118,10 +183,7 @@ class Namespace:
                 "private",
                 "bash",
                 "-c",
-                HOLDER_SCRIPT,
-                NS_MARKER,
-                str(self.state_dir),
-                self.hostname,
+                *holder,
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -138,7 +200,8 @@ class Namespace:
         (self.state_dir / "init.pid").write_text(str(self.init_pid))
 
     def nsenter(self, cmd: Sequence[str]) -> list[str]:
-        return ["nsenter", "-t", str(self.init_pid), "-m", "-u", "-n", "-p", "--", *cmd]
+        rooted = ["-r", "-w"] if self.root is not None else []  # PID 1's root and directory
+        return ["nsenter", "-t", str(self.init_pid), "-m", "-u", "-n", "-p", *rooted, "--", *cmd]
 
     def run(
         self,
@@ -247,6 +310,25 @@ def cleanup_stale_runs(root: Path = STATE_ROOT) -> list[str]:
 
 
 @dataclass
+class ExtraDc:
+    """Another domain controller of the domain (SambaDomain.add_dc), in its own namespaces."""
+
+    ns: Namespace
+    hostname: str
+    fqdn: str
+    ip: str
+    samba_dir: Path
+    samba: subprocess.Popen[bytes] | None = None
+
+    def ldb(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """ldbsearch & co. on this DC's own sam.ldb: what *this* DC holds."""
+        tool, *rest = args
+        return self.ns.run(
+            [tool, "-H", str(self.samba_dir / "private" / "sam.ldb"), *rest], check=check
+        )
+
+
+@dataclass
 class SambaDomain:
     """A Samba AD DC in one namespace set and a client in another. Use as a context manager."""
 
@@ -263,6 +345,18 @@ class SambaDomain:
     join_user: str = "svc-adjoin"
     member_user: str = "alice"
     non_member_user: str = "bob"
+    #: users that cannot bind, by why: disabled, expired, must_change (password), locked
+    bad_users: dict[str, str] = field(
+        default_factory=lambda: {
+            "disabled": "u-disabled",
+            "expired": "u-expired",
+            "must_change": "u-mustchange",
+            "locked": "u-locked",
+        }
+    )
+    #: the adSudoGroupName group, with one member who is in no other group
+    sudo_group_name: str = "EC2 Linux Admins"
+    sudo_user: str = "carol"
     admin_password: str = field(default_factory=lambda: _strong_password("Adm"), repr=False)
     join_password: str = field(default_factory=lambda: _strong_password("Join"), repr=False)
     user_password: str = field(default_factory=lambda: _strong_password("User"), repr=False)
@@ -271,6 +365,8 @@ class SambaDomain:
     client: Namespace = field(init=False)
     timings: dict[str, float] = field(default_factory=dict)
     clients: list[Namespace] = field(default_factory=list, init=False)
+    #: further domain controllers (add_dc), each in its own namespace set
+    dcs: list[ExtraDc] = field(default_factory=list, init=False)
     #: highest sum of resident memory of every process in the namespaces, sampled every 0.25 s
     peak_rss_bytes: int = field(default=0, init=False)
     #: the same as proportional set size: shared pages counted once (the honest total)
@@ -295,6 +391,11 @@ class SambaDomain:
     @property
     def computers_ou(self) -> str:
         return f"OU={self.computers_ou_name},{self.base_dn}"
+
+    @property
+    def web_ou(self) -> str:
+        """An OU below the computers OU (the join user's rights are inherited there)."""
+        return f"OU=Web,{self.computers_ou}"
 
     @property
     def other_ou(self) -> str:
@@ -334,6 +435,8 @@ class SambaDomain:
             "admin_password": self.admin_password,
             "member_user": self.member_user,
             "non_member_user": self.non_member_user,
+            "sudo_group_name": self.sudo_group_name,
+            "sudo_user": self.sudo_user,
             "user_password": self.user_password,
             "ca_cert_path": str(self.samba_dir / "tls" / "ca.pem"),
             "run_dir": str(self.run_dir),
@@ -373,8 +476,8 @@ class SambaDomain:
 
     def process_pids(self) -> list[int]:
         pids = self.dc.pids()
-        for client in self.clients:
-            pids += client.pids()
+        for ns in [*self.clients, *(dc.ns for dc in self.dcs)]:
+            pids += ns.pids()
         return pids
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -423,7 +526,8 @@ class SambaDomain:
 
     def stop(self) -> None:
         self._stop_sampling.set()
-        for ns in [*reversed(self.clients), getattr(self, "dc", None)]:
+        extra = [dc.ns for dc in reversed(self.dcs)]
+        for ns in [*reversed(self.clients), *extra, getattr(self, "dc", None)]:
             if ns is not None:
                 ns.stop()
         if self._samba is not None:
@@ -432,13 +536,107 @@ class SambaDomain:
         if getattr(self, "run_dir", None) is not None and not os.environ.get("ADJOIN_AD_KEEP"):
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
-    def add_client(self, hostname: str) -> Namespace:
+    def add_dc(self, hostname: str = "dc2") -> ExtraDc:
+        """Join a second Samba DC to the domain (`samba-tool domain join ... DC`) in its own
+        namespace set, on its own veth to the first DC's namespace (10.213.250.0/24, the first
+        DC's namespace routing between it and the clients), with a certificate from the run's
+        CA, and start it. Replication from the first DC is its own (DRS); see drs()."""
+        index = 250 - len(self.dcs)
+        fqdn = f"{hostname}.{self.domain}"
+        ip, gateway = f"10.213.{index}.2", f"10.213.{index}.1"
+        t0 = time.monotonic()
+        ns = Namespace(hostname, hostname, self.run_dir / f"ns-{hostname}")
+        extra = ExtraDc(ns, hostname, fqdn, ip, self.run_dir / f"samba-{hostname}")
+        self.dcs.append(extra)
+        ns.start()
+        suffix = secrets.token_hex(3)
+        near, far = f"adjd{suffix}", f"adje{suffix}"
+        subprocess.run(["ip", "link", "add", near, "type", "veth", "peer", "name", far], check=True)
+        try:
+            subprocess.run(["ip", "link", "set", near, "netns", str(self.dc.init_pid)], check=True)
+            subprocess.run(["ip", "link", "set", far, "netns", str(ns.init_pid)], check=True)
+        except subprocess.CalledProcessError:
+            subprocess.run(["ip", "link", "del", near], check=False)
+            raise
+        self.dc.run(["ip", "addr", "add", f"{gateway}/24", "dev", near])
+        self.dc.run(["ip", "link", "set", near, "up"])
+        # the first DC's namespace routes between the clients and this DC (its own sysctl)
+        self.dc.run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
+        ns.run(["ip", "addr", "add", f"{ip}/24", "dev", far])
+        ns.run(["ip", "link", "set", far, "up"])
+        ns.run(["ip", "route", "add", "default", "via", gateway])
+        # the first client shares the first DC's /24 and has no default route: give it one
+        self.client.run(["ip", "route", "replace", f"10.213.{index}.0/24", "via", self.dc_ip])
+        hosts = f"127.0.0.1 localhost\n{ip} {fqdn} {hostname}\n"
+        ns.run(["sh", "-c", 'printf "%s" "$1" > /etc/hosts', "sh", hosts])
+        ns.run(["sh", "-c", f"echo 'nameserver {self.dc_ip}' > /etc/resolv.conf"])
+        ns.run(["cp", str(self.samba_dir / "private" / "krb5.conf"), "/etc/krb5.conf"])
+        tls = extra.samba_dir / "tls"
+        self._make_dc_cert(tls, fqdn, ip)
+        shutil.copy(self.samba_dir / "tls" / "ca.pem", tls / "ca.pem")
+        ns.run(
+            [
+                "samba-tool",
+                "domain",
+                "join",
+                self.domain,
+                "DC",
+                f"--server={self.dc_fqdn}",
+                "-U",
+                "Administrator",
+                "--dns-backend=SAMBA_INTERNAL",
+                f"--targetdir={extra.samba_dir}",
+                f"--option=interfaces=lo {ip}/24",
+                "--option=bind interfaces only=yes",
+                "--option=dns forwarder=",
+                f"--option=tls keyfile={tls / 'key.pem'}",
+                f"--option=tls certfile={tls / 'cert.pem'}",
+                f"--option=tls cafile={tls / 'ca.pem'}",
+                "--option=log level=1",
+            ],
+            env={"PASSWD": self.admin_password},  # samba's credentials read it: not in argv
+            timeout=600,
+        )
+        self.timings[f"join_{hostname}"] = time.monotonic() - t0
+        t0 = time.monotonic()
+        # A DC that replicates with another one is a Kerberos and RPC client of it: with the
+        # single process model (-M single) that client call blocks the same process's own KDC
+        # and DNS server, and everything waits for its timeouts. Both DCs therefore run with
+        # one process per service (-M standard); the first one is restarted so.
+        self._stop_samba()
+        self._start_samba("standard")
+        smb_conf = extra.samba_dir / "etc" / "smb.conf"
+        extra.samba = ns.popen(
+            ["samba", "-i", "-M", "standard", "--debug-stdout", "-s", str(smb_conf)],
+            self.run_dir / f"samba-{hostname}.log",
+        )
+        self._wait_for_ports(extra.samba, ip, self.run_dir / f"samba-{hostname}.log", self.dc)
+        self.timings[f"start_{hostname}"] = time.monotonic() - t0
+        return extra
+
+    def drs(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """`samba-tool drs ARGS` as the domain administrator (the password in PASSWD, not in
+        argv), from the first DC's namespace: it reaches every DC."""
+        return self.dc.run(
+            ["samba-tool", "drs", *args, "-U", "Administrator"],
+            env={"PASSWD": self.admin_password},
+            check=check,
+            timeout=120,
+        )
+
+    def add_client(
+        self, hostname: str, *, root: Path | None = None, binds: tuple[Path, ...] = ()
+    ) -> Namespace:
         """Another domain client (a fresh "instance") on its own /24: 10.213.<n>.2, where n
-        counts clients from 0, routed through the DC namespace (10.213.<n>.1)."""
+        counts clients from 0, routed through the DC namespace (10.213.<n>.1). With `root`,
+        the client runs in that tree (another release, tests/ad/debian_tree.py) instead of
+        the host's own, with `binds` (host folders) visible read-only at the same paths."""
         index = len(self.clients)
         if index > 200:
             raise HarnessError("too many clients")
-        client = Namespace(f"client{index}", hostname, self.run_dir / f"ns-client{index}")
+        client = Namespace(
+            f"client{index}", hostname, self.run_dir / f"ns-client{index}", root=root, binds=binds
+        )
         self.clients.append(client)
         client.start()
         suffix = secrets.token_hex(3)
@@ -492,40 +690,44 @@ class SambaDomain:
                 return
 
     def _make_tls(self) -> None:
-        """A CA and a DC certificate with DNS and IP SANs (Samba's own has neither)."""
+        """A CA and the first DC's certificate (Samba's self-generated one has no SAN)."""
         tls = self.samba_dir / "tls"
         tls.mkdir(parents=True)
-        (tls / "san.cnf").write_text(
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+        ca = ["req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2"]
+        subprocess.run(
+            ["openssl", *ca, "-subj", "/CN=adjoin-test-CA"],
+            check=True,
+            capture_output=True,
+            cwd=tls,
+        )
+        self._make_dc_cert(tls, self.dc_fqdn, self.dc_ip)
+
+    def _make_dc_cert(self, folder: Path, fqdn: str, ip: str) -> None:
+        """key.pem and cert.pem in FOLDER for a DC: DNS SANs (its name, the domain) and its IP,
+        signed by the run's CA."""
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "san.cnf").write_text(
             "[ext]\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
             "extendedKeyUsage=serverAuth\n"
-            f"subjectAltName=DNS:{self.dc_fqdn},DNS:{self.domain},IP:{self.dc_ip}\n"
+            f"subjectAltName=DNS:{fqdn},DNS:{self.domain},IP:{ip}\n"
         )
+        ca = self.samba_dir / "tls"
         ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
         steps = [
-            [
-                "req",
-                "-x509",
-                *ec,
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=adjoin-test-CA",
-            ],
-            ["req", *ec, "-keyout", "key.pem", "-out", "dc.csr", "-subj", f"/CN={self.dc_fqdn}"],
+            ["req", *ec, "-keyout", "key.pem", "-out", "dc.csr", "-subj", f"/CN={fqdn}"],
             [
                 "x509",
                 "-req",
                 "-in",
                 "dc.csr",
                 "-CA",
-                "ca.pem",
+                str(ca / "ca.pem"),
                 "-CAkey",
-                "ca.key",
+                str(ca / "ca.key"),
                 "-CAcreateserial",
+                "-CAserial",
+                str(ca / "ca.srl"),
                 "-out",
                 "cert.pem",
                 "-days",
@@ -537,8 +739,8 @@ class SambaDomain:
             ],
         ]
         for step in steps:
-            subprocess.run(["openssl", *step], check=True, capture_output=True, cwd=tls)
-        (tls / "key.pem").chmod(0o600)
+            subprocess.run(["openssl", *step], check=True, capture_output=True, cwd=folder)
+        (folder / "key.pem").chmod(0o600)
 
     def _provision(self) -> None:
         self._make_tls()
@@ -572,12 +774,30 @@ class SambaDomain:
         # The DC's own Kerberos client configuration (inside its private /etc).
         self.dc.run(["cp", str(self.samba_dir / "private" / "krb5.conf"), "/etc/krb5.conf"])
 
-    def _start_samba(self) -> None:
+    def _start_samba(self, model: str = "single") -> None:
         smb_conf = self.samba_dir / "etc" / "smb.conf"
         self._samba = self.dc.popen(
-            ["samba", "-i", "-M", "single", "--debug-stdout", "-s", str(smb_conf)],
+            ["samba", "-i", "-M", model, "--debug-stdout", "-s", str(smb_conf)],
             self.run_dir / "samba.log",
         )
+        self._wait_for_ports(self._samba, self.dc_ip, self.run_dir / "samba.log", self.client)
+
+    def _stop_samba(self) -> None:
+        """Stop the first DC's samba by its PID (in the DC's own PID namespace) and wait."""
+        pid = self.dc.run(["cat", "/run/samba/samba.pid"]).stdout.strip()
+        self.dc.run(["kill", "-TERM", pid])
+        if self._samba is not None:
+            self._samba.wait(timeout=60)
+        for _ in range(100):  # the pid file goes when samba has finished
+            if self.dc.run(["kill", "-0", pid], check=False).returncode != 0:
+                return
+            time.sleep(0.1)
+        raise HarnessError("samba of the first DC did not stop")
+
+    def _wait_for_ports(
+        self, samba: subprocess.Popen[bytes], ip: str, log: Path, where: Namespace
+    ) -> None:
+        """Until the DC at IP answers LDAP, LDAPS, Kerberos and DNS (asked from WHERE)."""
         deadline = time.monotonic() + 60
         probe = (
             "import socket,sys\n"
@@ -585,13 +805,13 @@ class SambaDomain:
             "    socket.create_connection((sys.argv[1], p), 1).close()\n"
         )
         while True:
-            if self._samba.poll() is not None:
-                raise HarnessError(f"samba exited; see {self.run_dir / 'samba.log'}")
-            ok = self.client.run([sys.executable, "-c", probe, self.dc_ip], check=False, timeout=10)
+            if samba.poll() is not None:
+                raise HarnessError(f"samba exited; see {log}")
+            ok = where.run([sys.executable, "-c", probe, ip], check=False, timeout=10)
             if ok.returncode == 0:
-                break
+                return
             if time.monotonic() > deadline:
-                raise HarnessError("samba did not open LDAP/LDAPS/Kerberos/DNS in 60 s")
+                raise HarnessError(f"samba at {ip} did not open LDAP/LDAPS/Kerberos/DNS in 60 s")
             time.sleep(0.3)
 
     def _populate(self) -> None:
@@ -600,30 +820,47 @@ class SambaDomain:
         request = {
             "smb_conf": str(self.samba_dir / "etc" / "smb.conf"),
             "sam": str(self.samba_dir / "private" / "sam.ldb"),
-            "ous": [self.computers_ou, self.other_ou],
+            "ous": [self.computers_ou, self.web_ou, self.other_ou],
             "users": {
                 self.join_user: self.join_password,
                 self.member_user: self.user_password,
                 self.non_member_user: self.user_password,
+                self.sudo_user: self.user_password,
             },
-            "group": self.group_name,
-            "members": [self.member_user],
+            "groups": {
+                self.group_name: [self.member_user],
+                self.sudo_group_name: [self.sudo_user],
+            },
             "sid_of": self.join_user,
+            "bad_users": self.bad_users,
+            "bad_password": self.user_password,
         }
         sid = self.dc.run(
             ["/usr/bin/python3", "-c", POPULATE_SCRIPT], input=json.dumps(request)
         ).stdout.strip()
+        self.delegate_computers(sid, self.computers_ou)
+
+    def delegate_computers(self, sid: str, container: str) -> None:
+        """Least privilege for a join user (SID) on one container: create and delete computer
+        objects; on the computer objects below it: read/write properties, reset the password,
+        delete the object and its subtree (tree delete), list children."""
         computer = "bf967a86-0de6-11d0-a285-00aa003049e2"  # schemaIDGUID of class computer
         reset_password = "00299570-246d-11d0-a768-00aa006e0529"  # User-Force-Change-Password
-        # Least privilege, only on the computers OU: create and delete computer objects; on the
-        # computer objects below it: read/write properties, reset the password, delete the
-        # object and its subtree (tree delete), list children.
         aces = (
             f"(OA;CI;CCDC;{computer};;{sid})"
             f"(OA;CIIO;RPWPLCSDDT;;{computer};{sid})"
             f"(OA;CIIO;CR;{reset_password};{computer};{sid})"
         )
-        self.samba_tool("dsacl", "set", f"--objectdn={self.computers_ou}", f"--sddl={aces}")
+        self.samba_tool("dsacl", "set", f"--objectdn={container}", f"--sddl={aces}")
+
+    def add_join_user(self, name: str, password: str, *containers: str) -> None:
+        """Another delegated join user, with the rights of delegate_computers on CONTAINERS."""
+        self.samba_tool("user", "create", name, "--random-password")
+        self.samba_tool("user", "setpassword", name, f"--newpassword={password}")
+        out = self.ldb("ldbsearch", f"(sAMAccountName={name})", "objectSid").stdout
+        sid = next(line.split()[1] for line in out.splitlines() if line.startswith("objectSid:"))
+        for container in containers:
+            self.delegate_computers(sid, container)
 
 
 def main() -> None:  # pragma: no cover - interactive helper
@@ -643,4 +880,4 @@ def main() -> None:  # pragma: no cover - interactive helper
 if __name__ == "__main__":
     main()
 
-__all__ = ["HarnessError", "Namespace", "SambaDomain", "cleanup_stale_runs"]
+__all__ = ["ExtraDc", "HarnessError", "Namespace", "SambaDomain", "cleanup_stale_runs"]

@@ -29,13 +29,14 @@ def main() -> None:
             ca_cert_pem=request.get("ca_cert_pem"),
             port=request.get("port"),
             timeout=request.get("timeout", 5.0),
+            dns_servers=request.get("dns_servers", ()),
         )
         if request["op"] == "create":
             account = dict(request["account"])
             if account.get("owner"):
                 account["owner"] = OwnerStamp(**account["owner"])
-            directory.create_computer(ComputerAccount(**account))
-            result: object = None
+            controller = directory.create_computer(ComputerAccount(**account))
+            result: object = {"controller": controller} if request.get("with_controller") else None
         elif request["op"] == "stamped":
             result = [asdict(c) for c in directory.stamped_computers(request.get("ou"))]
         else:

@@ -122,7 +122,7 @@ def test_wrong_join_password_is_a_directory_error_without_the_password(
 ) -> None:
     answer = directory("delete", name="EC2X1", password="Wrong-Secret-42")
     assert answer["ok"] is False
-    assert answer["reason"] == "directory_auth"
+    assert answer["reason"] == "directory_auth_password"
     assert "Wrong-Secret-42" not in answer["message"]
 
 
@@ -149,14 +149,16 @@ def test_untrusted_certificate_is_refused(directory: DirectoryCall) -> None:
     ).stdout
     answer = directory("delete", name="EC2X1", ca_cert_pem=other_ca)
     assert answer["ok"] is False
-    assert answer["reason"] == "directory_tls"
+    assert answer["reason"] == "directory_tls_untrusted"
+    assert "ldapCaCertParam" in answer["message"]
 
 
 def test_certificate_name_mismatch_is_refused(directory: DirectoryCall) -> None:
     # The hub resolves this name to the DC, but the DC's certificate does not carry it.
     answer = directory("delete", name="EC2X1", servers="not-the-dc.example.test")
     assert answer["ok"] is False
-    assert answer["reason"] == "directory_tls"
+    assert answer["reason"] == "directory_tls_name"
+    assert "does not carry the name not-the-dc.example.test" in answer["message"]
 
 
 def test_dc_name_from_dns_verifies(samba_domain: SambaDomain, directory: DirectoryCall) -> None:

@@ -156,8 +156,14 @@ class Instance:
             "domainName": self.directory.domain,
             "computerOU": self.directory.ou,
             "adGroupName": self.group,
+            "adSudoGroupName": "",
             "dnsIP1": self.directory.dns_ips[0],
             "dnsIP2": self.directory.dns_ips[1],
+            # the ldap adapter names the DC that holds the account (here: ldapServers' first);
+            # Directory Service does not
+            "domainController": self.directory.dns_ips[0]
+            if self.directory.adapter == "ldap"
+            else "",
         }
 
 

@@ -105,8 +105,11 @@ def test_contract_table_lists_the_join_parameters() -> None:
         "domainName",
         "computerOU",
         "adGroupName",
+        "adSudoGroupName",
+        "bootWaitSeconds",
         "dnsIP1",
         "dnsIP2",
+        "domainController",
     }
 
 
@@ -271,13 +274,44 @@ def test_join_requests_the_reboot_through_ssm_and_never_reboots_itself() -> None
     assert all("-Restart" not in c for c in commands.get("add-computer", []))
 
 
-def test_join_grants_remote_desktop_by_well_known_sid() -> None:
+def test_join_grants_local_groups_by_well_known_sid_only() -> None:
     source = JOIN.read_text(encoding="utf-8")
     assert "$RemoteDesktopUsersSid = 'S-1-5-32-555'" in source
-    assert any(
-        "-SID $RemoteDesktopUsersSid" in c for c in _commands(source)["add-localgroupmember"]
-    )
-    assert "Remote Desktop Users'" not in source  # never by the localized name
+    assert "$AdministratorsSid = 'S-1-5-32-544'" in source
+    # one Add-LocalGroupMember, by SID (the names are localized), never by -Group or -Name
+    [add] = _commands(source)["add-localgroupmember"]
+    assert "-SID $LocalGroupSid" in add
+    assert "-Group" not in add and "-Name" not in add
+    grants = _commands(source)["grant-localgroupmembership"]
+    assert len(grants) == 2
+
+
+def test_join_grants_the_login_group_rdp_and_the_sudo_group_administrators() -> None:
+    grants = _commands(JOIN.read_text(encoding="utf-8"))["grant-localgroupmembership"]
+    by_group = {
+        re.search(r"-GroupName \$parameters\.(\w+)", g).group(1): g  # type: ignore[union-attr]
+        for g in grants
+    }
+    assert "-LocalGroupSid $RemoteDesktopUsersSid" in by_group["AdGroupName"]
+    assert "-LocalGroupSid $AdministratorsSid" in by_group["AdSudoGroupName"]
+
+
+def test_join_waits_for_ec2launch_v2_bounded_before_joining() -> None:
+    source = JOIN.read_text(encoding="utf-8")
+    commands = _commands(source)
+    [start] = commands["start-process"]
+    assert "-FilePath $ec2launch" in start
+    assert "-ArgumentList 'status', '--block'" in start  # blocks until the agent finishes
+    assert "$Ec2LaunchRelativePath = 'Amazon\\EC2Launch\\EC2Launch.exe'" in source
+    assert "$process.WaitForExit($TimeoutSeconds * 1000)" in source  # the bound
+    assert any("-TimeoutSeconds $bootWaitSeconds" in c for c in commands["wait-bootwork"])
+    assert "$DefaultBootWaitSeconds = 600" in source  # the document's default too
+    # the wait comes before any change: DNS, the join itself
+    body = source[source.index("function Invoke-Main") :]
+    assert body.index("Wait-BootWork") < body.index("Set-DnsServers")
+    assert body.index("Wait-BootWork") < body.index("Join-Domain")
+    # a missing EC2Launch v2 is no error: nothing to wait for
+    assert "Test-Path -LiteralPath $ec2launch -PathType Leaf" in source
 
 
 def test_leave_removes_recursively_without_prompt_and_accepts_absent() -> None:

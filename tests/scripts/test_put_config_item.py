@@ -143,7 +143,7 @@ BAD_ARGUMENTS = {
     "group-too-long": (["--default-ad-group", "g" * 65], "--default-ad-group"),
     "adapter": (["--directory-adapter", "samba"], "--directory-adapter"),
     "leave-adapter": (["--leave-adapter", "delete"], "--leave-adapter"),
-    "ds-without-directory": (["--directory-adapter", "ds"], "--directory-id"),
+    "allowed-ou": (["--allowed-ou", "Servers"], "--allowed-ou"),
     "password-argument": (["--password", "secret"], "unrecognized arguments"),
 }
 
@@ -213,3 +213,24 @@ def test_build_item_refuses_what_the_engine_would_refuse(
     # no argparse choices protect build_item: the engine's parse_account_item does
     with pytest.raises(ValueError, match=message):
         build_item(**BUILD_ARGS, **{field: value})
+
+
+def test_a_one_dc_domain_leaves_dns_ip2_out(table: Any) -> None:
+    args = [a for a in REQUIRED if a not in ("--dns-ip2", "10.0.1.10")]
+    assert main(args) == 0
+    item = stored(table)
+    assert item is not None and "dnsIP2" not in item
+    assert item["dnsIP1"] == "10.0.0.10"
+
+
+def test_allowed_ous_are_written_as_a_list(table: Any) -> None:
+    lab, web = "OU=Lab,DC=corp,DC=example,DC=com", "OU=Web,DC=corp,DC=example,DC=com"
+    assert main([*REQUIRED, "--allowed-ou", lab, "--allowed-ou", web]) == 0
+    item = stored(table)
+    assert item is not None and item["allowedComputerOUs"] == [lab, web]
+
+
+def test_ds_without_a_directory_id_relies_on_the_hub_default(table: Any) -> None:
+    assert main([*REQUIRED, "--directory-adapter", "ds"]) == 0
+    item = stored(table)
+    assert item is not None and item["directoryAdapter"] == "ds" and "directoryId" not in item

@@ -17,7 +17,7 @@ import pytest
 
 from adjoin.decisions import valid_group_name
 from adjoin.naming import computer_name
-from scripts.put_config_item import COMPUTER_OU
+from adjoin_cli.config_item import COMPUTER_OU
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 JOIN = REPO_ROOT / "scripts" / "windows" / "join.ps1"
@@ -173,3 +173,42 @@ def test_leave_password_source_rule(source: str, valid: bool) -> None:
         for name in ("ParameterNamePattern", "ParameterArnPattern", "SecretArnPattern")
     )
     assert accepted == valid
+
+
+@pytest.mark.parametrize(
+    ("controller", "valid"),
+    [
+        ("dc1.ad.example.com", True),
+        ("DC1", True),
+        ("10.0.0.10", True),
+        ("dc1;reboot", False),
+        ("dc1 .corp", False),
+        ("dc1.corp.", False),
+        ("$(id)", False),
+    ],
+)
+def test_domain_controller_rule_matches_the_ssm_document(controller: str, valid: bool) -> None:
+    assert matches(JOIN_PATTERNS["DomainControllerPattern"], controller) == valid
+    ssm = (REPO_ROOT / "modules" / "spoke-account" / "ssm.tf").read_text(encoding="utf-8")
+    document = re.search(r'domainController = \{.*?allowedPattern\s*=\s*"([^"]+)"', ssm, re.S)
+    assert document is not None
+    assert (re.search(document.group(1).replace("\\\\", "\\"), controller) is not None) == valid
+
+
+@pytest.mark.parametrize(
+    ("message", "blocked"),
+    [
+        # the texts of KB5020276 and "Failure when you use an existing computer account"
+        (
+            "Computer 'WIN1' failed to join domain 'corp.example.com' from its current workgroup "
+            "'WORKGROUP' with following error message: An account with the same name exists in "
+            "Active Directory. Re-using the account was blocked by security policy.",
+            True,
+        ),
+        ("Error 0xaac (2732): NERR_AccountReuseBlockedByPolicy", True),
+        ("The specified domain either does not exist or could not be contacted.", False),
+        ("The user name or password is incorrect.", False),
+    ],
+)
+def test_the_account_reuse_refusal_is_recognised(message: str, blocked: bool) -> None:
+    assert matches(JOIN_PATTERNS["AccountReuseBlockedPattern"], message) == blocked

@@ -391,8 +391,10 @@ class FakeLdapDirectory:
     ca_cert_pem: str | None = None
     port: int | None = None
     timeout: float = 10.0
+    dns_servers: tuple[str, ...] = ()
     log: list[tuple[str, str]] = field(default_factory=list)
     existing: set[str] = field(default_factory=set)
+    controller: str | None = "dc1.corp.example.com"  # what create_computer reports
     #: what stamped_computers lists (the reconciler's tests set it)
     stamped: list[Any] = field(default_factory=list)
 
@@ -400,9 +402,10 @@ class FakeLdapDirectory:
         self.log.append(("stamped", ou or ""))
         return [c for c in self.stamped if c.name in self.existing]
 
-    def create_computer(self, account: Any) -> None:
+    def create_computer(self, account: Any) -> str | None:
         self.log.append(("create", account.name))
         self.existing.add(account.name)
+        return self.controller
 
     def delete_computer(self, name: str, domain: str, ou: str | None) -> bool:
         self.log.append(("delete", name))

@@ -108,6 +108,9 @@ CONFIG_PROBLEMS = {
     "bad-leave-adapter": ({"leaveAdapter": "rm"}, "invalid_config"),
     "bad-default-group": ({"defaultAdGroupName": "a`b`"}, "invalid_config"),
     "pw-param-not-string": ({"adJoinUserPwParam": 7}, "invalid_config"),
+    "dns-ip2-not-ip": ({"dnsIP2": "10.0.0.256"}, "invalid_config"),
+    "allowed-ou-not-dn": ({"allowedComputerOUs": ["OU=ok,DC=corp", "not a dn"]}, "invalid_config"),
+    "allowed-ous-not-strings": ({"allowedComputerOUs": [7]}, "invalid_config"),
 }
 
 
@@ -175,6 +178,22 @@ def test_hostile_ad_group_tags_are_never_sent(
     assert item["lastError"].startswith("adGroupName tag must be")
     if group.strip():
         assert group not in json.dumps(dead["MessageAttributes"])
+
+
+@pytest.mark.parametrize("group", HOSTILE_GROUPS.values(), ids=HOSTILE_GROUPS.keys())
+def test_hostile_sudo_group_tags_are_never_sent(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine, group: str
+) -> None:
+    tags = {"adGroupName": "Linux Users", "adSudoGroupName": group}
+    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1", tags=tags)
+    record = fakes.sqs_record(fakes.state_event(fakes.SPOKE_A, "eu-west-1", iid, "running"))
+    assert make_engine().process([record]) == []
+    [dead] = world.dlq_messages()
+    assert dead["MessageAttributes"]["reason"]["StringValue"] == "invalid_tag"
+    assert fake.sent_commands() == [] and fake.created == []
+    item = world.state(iid)
+    assert item is not None and item["status"] == "failed"
+    assert item["lastError"].startswith("adSudoGroupName tag must be")
 
 
 def test_instance_ids_that_do_not_exist_are_acknowledged_and_record_nothing(

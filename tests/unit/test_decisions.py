@@ -41,6 +41,16 @@ def info(state: str = "running", platform: str | None = "linux", **tags: str) ->
         (info(adGroupName="a" * 65), Action.REJECT, "invalid_tag"),
         (info(adGroupName="x$(reboot)"), Action.REJECT, "invalid_tag"),
         (info(adGroupName="Admins\n"), Action.REJECT, "invalid_tag"),
+        # adSudoGroupName: optional, the same character rules as adGroupName
+        (info(adSudoGroupName="Linux Sudoers"), Action.JOIN, "join"),
+        (info(adSudoGroupName="a" * 64), Action.JOIN, "join"),
+        (info(adSudoGroupName=""), Action.REJECT, "invalid_tag"),
+        (info(adSudoGroupName=" lead"), Action.REJECT, "invalid_tag"),
+        (info(adSudoGroupName="trail "), Action.REJECT, "invalid_tag"),
+        (info(adSudoGroupName="a" * 65), Action.REJECT, "invalid_tag"),
+        (info(adSudoGroupName="x$(reboot)"), Action.REJECT, "invalid_tag"),
+        (info(adSudoGroupName="Admins\nALL ALL=(ALL) NOPASSWD: ALL"), Action.REJECT, "invalid_tag"),
+        (info(adGroupName="Ops", adSudoGroupName="%wheel"), Action.REJECT, "invalid_tag"),
     ],
 )
 def test_decide_running(instance: InstanceInfo | None, action: Action, reason: str) -> None:
@@ -51,6 +61,17 @@ def test_decide_running(instance: InstanceInfo | None, action: Action, reason: s
 def test_join_carries_platform_and_tag_group() -> None:
     decision = d.decide_running(info(platform="windows", adGroupName="Win Admins"), CONFIG)
     assert (decision.platform, decision.ad_group_name) == ("windows", "Win Admins")
+
+
+def test_join_carries_the_sudo_group_or_empty() -> None:
+    decision = d.decide_running(info(adGroupName="Ops", adSudoGroupName="Ops Admins"), CONFIG)
+    assert (decision.ad_group_name, decision.ad_sudo_group_name) == ("Ops", "Ops Admins")
+    assert d.decide_running(info(adGroupName="Ops"), CONFIG).ad_sudo_group_name == ""
+
+
+def test_invalid_sudo_tag_says_which_tag() -> None:
+    decision = d.decide_running(info(adSudoGroupName="bad;group"), CONFIG)
+    assert decision.detail.startswith("adSudoGroupName tag must be")
 
 
 def test_group_falls_back_to_config_default_then_empty() -> None:
@@ -188,3 +209,68 @@ def test_join_document_is_the_inverse_of_join_document_platform(
         )
         == platform
     )
+
+
+# ---- adComputerOU: a per-instance OU, only at or below the allowed ones ---------------------
+
+ALLOWED = "OU=Computers,OU=AWS,DC=corp,DC=example,DC=com"  # fakes.config_item's computerOU
+
+
+@pytest.mark.parametrize(
+    "ou",
+    [
+        ALLOWED,  # at
+        f"OU=Web,{ALLOWED}",  # below
+        f"OU=Blue,OU=Web,{ALLOWED}",  # further below
+        "ou=web , ou=computers,OU=aws,dc=CORP,DC=example,DC=com",  # AD compares without case
+    ],
+)
+def test_an_ou_tag_at_or_below_computer_ou_is_used(ou: str) -> None:
+    decision = d.decide_running(info(adComputerOU=ou), CONFIG)
+    assert (decision.action, decision.computer_ou) == (Action.JOIN, ou)
+
+
+@pytest.mark.parametrize(
+    ("ou", "says"),
+    [
+        ("OU=Domain Controllers,DC=corp,DC=example,DC=com", "outside the allowed OUs"),
+        ("OU=AWS,DC=corp,DC=example,DC=com", "outside the allowed OUs"),  # the parent
+        ("OU=Computers Evil,OU=AWS,DC=corp,DC=example,DC=com", "outside the allowed OUs"),
+        ("OU=X,OU=EvilComputers,OU=AWS,DC=corp,DC=example,DC=com", "outside the allowed OUs"),
+        (f"OU=Web,{ALLOWED},DC=evil", "outside the allowed OUs"),  # not a suffix of the DN
+        ("Web", "not a distinguished name"),
+        ('OU=Web",DC=corp', "not a distinguished name"),
+        ("OU=a,,DC=corp", "not a distinguished name"),
+        ("", "not a distinguished name"),
+    ],
+)
+def test_an_ou_tag_outside_the_allowed_subtree_is_rejected(ou: str, says: str) -> None:
+    decision = d.decide_running(info(adComputerOU=ou), CONFIG)
+    assert (decision.action, decision.reason) == (Action.REJECT, "invalid_tag")
+    assert says in decision.detail
+    assert decision.computer_ou is None
+
+
+def test_allowed_computer_ous_extend_the_subtrees() -> None:
+    config = parse_account_item(
+        fakes.SPOKE_A,
+        fakes.config_item(fakes.SPOKE_A, allowedComputerOUs=["OU=Lab,DC=corp,DC=example,DC=com"]),
+    )
+    lab = "OU=GPU,OU=Lab,DC=corp,DC=example,DC=com"
+    assert d.decide_running(info(adComputerOU=lab), config).computer_ou == lab
+    assert d.decide_running(info(adComputerOU=f"OU=Web,{ALLOWED}"), config).action is Action.JOIN
+    rejected = d.decide_running(info(adComputerOU="OU=Other,DC=corp,DC=example,DC=com"), config)
+    assert rejected.action is Action.REJECT
+    assert "OU=Lab,DC=corp,DC=example,DC=com" in rejected.detail  # names what is allowed
+
+
+def test_an_ou_tag_without_any_allowed_ou_is_rejected() -> None:
+    item = fakes.config_item(fakes.SPOKE_A)
+    del item["computerOU"]
+    decision = d.decide_running(info(adComputerOU=ALLOWED), parse_account_item(fakes.SPOKE_A, item))
+    assert decision.action is Action.REJECT
+    assert "neither computerOU nor allowedComputerOUs" in decision.detail
+
+
+def test_without_the_tag_the_decision_names_no_ou() -> None:
+    assert d.decide_running(info(), CONFIG).computer_ou is None

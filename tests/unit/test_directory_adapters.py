@@ -199,20 +199,50 @@ def test_factory_picks_adapters_from_config_then_settings() -> None:
     assert factory.joiner(ldap_config) == "ldap-directory"
     assert factory.leaver(ldap_config) is None
     [(args, kwargs)] = made
+    # no ldapServers: no servers, the controllers are discovered from dnsIP1/dnsIP2
     assert args == (
-        ["10.0.0.10", "10.0.1.10"],
+        [],
         "corp.example.com",
         "svc-adjoin@corp.example.com",
         "pw-for-" + fakes.JOIN_PW_PARAM,
     )
-    assert kwargs == {"security": "seal", "ca_cert_pem": "pw-for-/ad-join/ca"}
+    assert kwargs == {
+        "security": "seal",
+        "ca_cert_pem": "pw-for-/ad-join/ca",
+        "dns_servers": ("10.0.0.10", "10.0.1.10"),
+    }
+
+
+def test_factory_passes_listed_ldap_servers_and_a_one_dc_domain() -> None:
+    factory, _, made = _factory(DIRECTORY_ADAPTER="ldap")
+    item = fakes.config_item(
+        fakes.SPOKE_A, ldapServers="dc1.corp.example.com, dc2.corp.example.com"
+    )
+    del item["dnsIP2"]  # a one-DC domain: dnsIP2 is optional
+    factory.joiner(parse_account_item(fakes.SPOKE_A, item))
+    [(args, kwargs)] = made
+    assert args[0] == ["dc1.corp.example.com", "dc2.corp.example.com"]
+    assert kwargs["dns_servers"] == ("10.0.0.10", "")
+
+
+def test_factory_uses_the_hub_default_directory_for_items_without_directory_id() -> None:
+    factory, _, _ = _factory(DEFAULT_DIRECTORY_ID="d-9876543210")
+    item = fakes.config_item(fakes.SPOKE_A)
+    del item["directoryId"]
+    joiner = factory.joiner(parse_account_item(fakes.SPOKE_A, item))
+    assert isinstance(joiner, DirectoryServiceDirectory)
+    assert joiner._directory_id == "d-9876543210"
+    # an item's own directoryId wins over the default
+    own = factory.joiner(parse_account_item(fakes.SPOKE_A, fakes.config_item(fakes.SPOKE_A)))
+    assert isinstance(own, DirectoryServiceDirectory)
+    assert own._directory_id == fakes.DIRECTORY_ID
 
 
 def test_factory_rejects_ds_without_directory_id() -> None:
     factory, _, _ = _factory()
     item = fakes.config_item(fakes.SPOKE_A)
     del item["directoryId"]
-    with pytest.raises(InvalidConfig, match="directoryId"):
+    with pytest.raises(InvalidConfig, match="no directoryId and the hub has no default directory"):
         factory.joiner(parse_account_item(fakes.SPOKE_A, item))
 
 

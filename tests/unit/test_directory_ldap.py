@@ -13,15 +13,21 @@ import pytest
 from ldap3 import MOCK_SYNC, OFFLINE_AD_2012_R2, Connection, Server
 from ldap3.core import exceptions as ldap_exc
 
+from adjoin.directory import discovery
 from adjoin.directory.base import ComputerAccount
 from adjoin.directory.ldap import (
+    BIND_DATA_CODES,
     TREE_DELETE_OID,
     LdapDirectory,
+    _BindRefused,
+    bind_data_code,
+    bind_name,
     domain_to_dn,
     encode_unicode_pwd,
     validate_computer_name,
 )
 from adjoin.errors import DirectoryError, DirectoryUnavailable, PermanentError, TransientError
+from tests.unit.netfakes import FakeDns, fake_dns, fake_tls
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pyasn1.*")
 
@@ -64,10 +70,10 @@ class MockDirectory(LdapDirectory):
 
         self.conn.delete = spy_delete
 
-    def _connect(self) -> Any:
+    def _connect(self) -> tuple[Any, str]:
         self.connects += 1
         self.conn.bind()
-        return self.conn
+        return self.conn, "dc1.ad.example.com"
 
     def entry(self, dn: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = self.conn.strategy.connection.server.dit.get(dn)
@@ -85,7 +91,7 @@ class FailingDirectory(LdapDirectory):
         super().__init__(["10.0.0.1", "10.0.0.2"], DOMAIN, "svc@ad.example.com", JOIN_PASSWORD)
         self.exc = exc
 
-    def _connect(self) -> Any:
+    def _connect(self) -> tuple[Any, str]:
         raise self.exc
 
 
@@ -94,7 +100,8 @@ class FailingDirectory(LdapDirectory):
 
 def test_create_adds_a_workstation_account_with_the_one_time_password() -> None:
     directory = MockDirectory()
-    directory.create_computer(computer("ec2abc123"))
+    # the controller that holds the account is reported, for the join to use it
+    assert directory.create_computer(computer("ec2abc123")) == "dc1.ad.example.com"
     entry = directory.entry(f"CN=EC2ABC123,{OU}")
     assert entry is not None
     assert entry["sAMAccountName"] == [b"EC2ABC123$"]
@@ -114,7 +121,7 @@ def test_create_without_ou_uses_the_computers_container() -> None:
 def test_create_of_an_existing_account_resets_its_password() -> None:
     directory = MockDirectory()
     directory.create_computer(computer(otp=OTP))
-    directory.create_computer(computer(otp="Second.Pass-7654321"))
+    assert directory.create_computer(computer(otp="Second.Pass-7654321")) == "dc1.ad.example.com"
     entry = directory.entry(f"CN=EC2ABC123,{OU}")
     assert entry is not None
     assert entry["unicodePwd"] == ['"Second.Pass-7654321"'.encode("utf-16-le")]
@@ -171,8 +178,8 @@ def test_seal_is_refused_with_a_clear_reason() -> None:
 
 @pytest.mark.parametrize("servers", ["", " , ", []])
 def test_no_server_is_a_configuration_error(servers: Any) -> None:
-    with pytest.raises(DirectoryError):
-        LdapDirectory(servers, DOMAIN, "u@d", JOIN_PASSWORD)
+    with pytest.raises(DirectoryError, match="set ldapServers, or dnsIP1"):
+        LdapDirectory(servers, DOMAIN, "u@d", JOIN_PASSWORD, dns_servers=("", ""))
 
 
 def test_ports_and_server_list() -> None:
@@ -215,22 +222,17 @@ def _result(cls: type[ldap_exc.LDAPOperationResult], code: int, message: str) ->
         (
             _result(ldap_exc.LDAPInsufficientAccessRightsResult, 50, "acl"),
             DirectoryError,
-            "directory_error",
+            "directory_access",
+        ),
+        (
+            _result(ldap_exc.LDAPNoSuchObjectResult, 32, "parent does not exist"),
+            DirectoryError,
+            "directory_ou_missing",
         ),
         (
             _result(ldap_exc.LDAPConstraintViolationResult, 19, "0000052D: pwd policy"),
             DirectoryError,
             "directory_error",
-        ),
-        (
-            _result(ldap_exc.LDAPInvalidCredentialsResult, 49, "52e"),
-            DirectoryError,
-            "directory_auth",
-        ),
-        (
-            ldap_exc.LDAPSocketOpenError("[SSL: CERTIFICATE_VERIFY_FAILED] hostname mismatch"),
-            DirectoryError,
-            "directory_tls",
         ),
     ],
 )
@@ -265,8 +267,12 @@ def test_refusal_while_adding_is_a_directory_error() -> None:
         raise _result(ldap_exc.LDAPInsufficientAccessRightsResult, 50, "no rights on OU")
 
     directory.conn.add = refuse
-    with pytest.raises(DirectoryError, match="no rights on OU"):
+    with pytest.raises(DirectoryError, match="no rights on OU") as caught:
         directory.create_computer(computer())
+    assert caught.value.reason == "directory_access"
+    assert f"lacks the right to create, change or delete computer objects in {OU}" in str(
+        caught.value
+    )
 
 
 def test_unreachable_servers_fail_fast_and_transient() -> None:
@@ -280,3 +286,150 @@ def test_unreachable_servers_fail_fast_and_transient() -> None:
     with pytest.raises(DirectoryUnavailable, match=r"cannot reach 127\.0\.0\.1, 127\.0\.0\.1"):
         directory.delete_computer("EC2ABC123", DOMAIN, OU)
     assert time.monotonic() - started < 3
+
+
+# ---- bind name and bind refusals ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "bound"),
+    [
+        ("ADJoinUser", "ADJoinUser@ad.example.com"),  # the seed's bare name
+        ("svc@corp.example.com", "svc@corp.example.com"),
+        ("CORP\\svc", "CORP\\svc"),
+        ("CN=svc,CN=Users,DC=ad,DC=example,DC=com", "CN=svc,CN=Users,DC=ad,DC=example,DC=com"),
+    ],
+)
+def test_a_bare_user_name_is_bound_as_a_user_principal_name(given: str, bound: str) -> None:
+    assert bind_name(given, DOMAIN) == bound
+    assert LdapDirectory("dc1", DOMAIN, given, JOIN_PASSWORD).user == bound
+
+
+AD_MESSAGE = (
+    "80090308: LdapErr: DSID-0C0903A9, comment: AcceptSecurityContext error, data {}, v1db1"
+)
+
+
+class RefusingDirectory(LdapDirectory):
+    """The bind is refused with AD's diagnostic for CODE; the LDAP ping says EXISTS."""
+
+    def __init__(self, code: str, exists: bool | None) -> None:
+        super().__init__("dc1.ad.example.com", DOMAIN, "svc-adjoin", JOIN_PASSWORD)
+        self.code, self.exists = code, exists
+
+    def _connect(self) -> tuple[Any, str]:
+        raise _BindRefused(AD_MESSAGE.format(self.code), server=None)
+
+    def _user_exists(self, server: Any) -> bool | None:
+        return self.exists
+
+
+@pytest.mark.parametrize(
+    ("code", "exists", "reason", "says"),
+    [
+        ("52e", False, "directory_auth_user", "has no user 'svc-adjoin@ad.example.com'"),
+        ("525", None, "directory_auth_user", "check adJoinUserName"),
+        ("52e", True, "directory_auth_password", "wrong password"),
+        ("52e", None, "directory_auth", "unknown user name or wrong password"),
+        ("533", True, "directory_auth_account", "disabled"),
+        ("701", True, "directory_auth_account", "account has expired"),
+        ("532", True, "directory_auth_account", "password has expired"),
+        ("773", True, "directory_auth_account", "must be changed"),
+        ("775", True, "directory_auth_account", "locked out"),
+        ("530", True, "directory_auth_account", "at this time"),
+        ("531", True, "directory_auth_account", "from this workstation"),
+    ],
+)
+def test_each_bind_refusal_says_what_is_wrong(
+    code: str, exists: bool | None, reason: str, says: str
+) -> None:
+    with pytest.raises(DirectoryError) as caught:
+        RefusingDirectory(code, exists).create_computer(computer())
+    assert caught.value.reason == reason
+    assert says in str(caught.value)
+    assert f"AD bind data {code}" in str(caught.value)
+    assert JOIN_PASSWORD not in str(caught.value)
+
+
+def test_bind_data_code_is_read_from_the_diagnostic_message() -> None:
+    assert bind_data_code(AD_MESSAGE.format("775")) == "775"
+    assert bind_data_code("invalid credentials") is None
+    assert set(BIND_DATA_CODES) == {"52e", "530", "531", "532", "533", "701", "773", "775"}
+
+
+# ---- TLS: each failed check, against a real TLS server --------------------------------------
+
+
+def _tls_failure(servers: list[str], port: int, ca_pem: str) -> DirectoryError:
+    directory = LdapDirectory(servers, DOMAIN, "u@d", JOIN_PASSWORD, ca_cert_pem=ca_pem, port=port)
+    with pytest.raises(DirectoryError) as caught:
+        directory.delete_computer("EC2ABC123", DOMAIN, OU)
+    return caught.value
+
+
+def test_an_untrusted_ca_says_to_set_ldap_ca_cert_param() -> None:
+    with fake_tls(dns_names=("localhost",)) as server, fake_tls() as other:
+        error = _tls_failure(["localhost"], server.port, other.pki.ca_pem)
+    assert error.reason == "directory_tls_untrusted"
+    assert "not signed by a trusted CA" in str(error) and "ldapCaCertParam" in str(error)
+
+
+def test_a_name_mismatch_says_which_name_and_what_to_set() -> None:
+    with fake_tls(dns_names=("dc1.ad.example.com",)) as server:
+        error = _tls_failure(["localhost"], server.port, server.pki.ca_pem)
+    assert error.reason == "directory_tls_name"
+    assert "does not carry the name localhost" in str(error) and "ldapServers" in str(error)
+
+
+def test_an_ip_address_server_names_the_ip_mismatch() -> None:
+    # the seed's dnsIP1/dnsIP2 as LDAP servers: a DC certificate names the DC, not its address
+    with fake_tls(dns_names=("dc1.ad.example.com",)) as server:
+        error = _tls_failure(["127.0.0.1"], server.port, server.pki.ca_pem)
+    assert error.reason == "directory_tls_name"
+    assert "does not carry the IP address 127.0.0.1" in str(error)
+    assert "leave ldapServers empty" in str(error)
+
+
+def test_an_expired_certificate_says_to_renew_it() -> None:
+    with fake_tls(dns_names=("localhost",), expired=True) as server:
+        error = _tls_failure(["localhost"], server.port, server.pki.ca_pem)
+    assert error.reason == "directory_tls_expired"
+    assert "has expired" in str(error) and "renew the certificate of the domain controller" in str(
+        error
+    )
+
+
+def test_a_discovered_controller_is_verified_by_name_at_its_address() -> None:
+    # GIVEN DNS names dc1.ad.example.com at 127.0.0.1 and the TLS server's certificate carries
+    # only that name
+    srv = f"_ldap._tcp.dc._msdcs.{DOMAIN}."
+    dns_server = FakeDns(
+        records={(srv, "SRV"): ["0 100 389 dc1.ad.example.com."]},
+        additional={srv: [("dc1.ad.example.com.", "127.0.0.1")]},
+    )
+    discovery.clear_cache()
+    with fake_dns(dns_server), fake_tls(dns_names=("dc1.ad.example.com",)) as tls:
+        directory = LdapDirectory(
+            [],
+            DOMAIN,
+            "u",
+            JOIN_PASSWORD,
+            ca_cert_pem=tls.pki.ca_pem,
+            port=tls.port,
+            dns_servers=("127.0.0.1",),
+        )
+        original = discovery.discover
+
+        def at_fake_port(*args: Any, **kwargs: Any) -> Any:
+            return original(*args, **{**kwargs, "port": dns_server.port})
+
+        discovery.discover = at_fake_port  # type: ignore[assignment]
+        try:
+            # WHEN the adapter connects: the fake server is not LDAP and hangs up after TLS
+            with pytest.raises(DirectoryUnavailable):
+                directory.delete_computer("EC2ABC123", DOMAIN, OU)
+        finally:
+            discovery.discover = original  # type: ignore[assignment]
+            discovery.clear_cache()
+    # THEN the handshake to 127.0.0.1 verified the certificate against the DC's name
+    assert tls.handshakes == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import boto3
 import pytest
 
 from adjoin.passwords import ONE_TIME_PASSWORD_PATTERN
@@ -36,8 +37,10 @@ def test_running_linux_instance_is_joined(
         "domainName": "corp.example.com",
         "computerOU": "OU=Computers,OU=AWS,DC=corp,DC=example,DC=com",
         "adGroupName": "Linux Admins",
+        "adSudoGroupName": "",
         "dnsIP1": "10.0.0.10",
         "dnsIP2": "10.0.1.10",
+        "domainController": "",  # Directory Service does not say which DC took the account
     }
     assert re.match(ONE_TIME_PASSWORD_PATTERN, params["oneTimePassword"])
     # AND the state item records joining with the command id and its history
@@ -52,6 +55,21 @@ def test_running_linux_instance_is_joined(
     assert item["attempts"] == 1
     assert [h["status"] for h in item["history"]] == ["joining"]
     assert recorder.metrics["JoinRequested"] == 1
+
+
+def test_sudo_group_tag_is_sent_with_the_join(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    # GIVEN a Linux instance tagged with a login group and a sudo group
+    tags = {"adGroupName": "Linux Users", "adSudoGroupName": "Linux Admins"}
+    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1", tags=tags)
+    record = fakes.sqs_record(fakes.state_event(fakes.SPOKE_A, "eu-west-1", iid, "running"))
+    # WHEN the engine processes its running event
+    assert make_engine().process([record]) == []
+    # THEN the join command carries both groups
+    [command] = fake.sent_commands()
+    assert command["Parameters"]["adGroupName"] == ["Linux Users"]
+    assert command["Parameters"]["adSudoGroupName"] == ["Linux Admins"]
 
 
 def running(account: str, region: str, iid: str, **kw: object) -> dict[str, object]:
@@ -380,6 +398,124 @@ def test_a_new_running_event_after_a_failed_join_joins_again(
     item = world.state(iid)
     assert item is not None and item["status"] == "joining" and item["attempts"] == 2
     assert len(fake.sent_commands()) == 2
+
+
+# The seed's item exactly as its blog wrote it: seven attributes, a bare join user name.
+SEED_ITEM = {
+    "accountId": {"S": fakes.SPOKE_A},
+    "adJoinUserName": {"S": "ADJoinUser"},
+    "adJoinUserPwParam": {"S": "ADJoinUserPW"},
+    "dnsName": {"S": "example.com"},
+    "dnsIP1": {"S": "10.0.0.10"},
+    "dnsIP2": {"S": "10.0.1.10"},
+    "assumeRoleARN": {"S": f"arn:aws:iam::{fakes.SPOKE_A}:role/ad-join-spoke"},
+}
+
+
+def test_the_seeds_item_joins_unchanged_on_the_defaults(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    # GIVEN the seed's item written with a plain PutItem, and a hub with a default directory
+    boto3.client("dynamodb", region_name=fakes.HUB_REGION).put_item(
+        TableName=fakes.CONFIG_TABLE, Item=SEED_ITEM
+    )
+    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1")
+    engine = make_engine(DEFAULT_DIRECTORY_ID="d-0123456789")  # the module's other defaults
+    # WHEN its instance's running event is processed
+    assert engine.process([running(fakes.SPOKE_A, "eu-west-1", iid)]) == []
+    # THEN the default adapter (ds) pre-created the account in the default directory ...
+    assert world.dlq_messages() == []
+    [created] = fake.created
+    assert created["DirectoryId"] == "d-0123456789"
+    assert "OrganizationalUnitDistinguishedName" not in created
+    # ... and the join document went out with the item's domain and DNS servers
+    [command] = fake.sent_commands()
+    params = {k: v[0] for k, v in command["Parameters"].items()}
+    assert params["domainName"] == "example.com"
+    assert (params["dnsIP1"], params["dnsIP2"]) == ("10.0.0.10", "10.0.1.10")
+    assert params["computerOU"] == ""
+    item = world.state(iid)
+    assert item is not None and item["status"] == "joining"
+
+
+def test_the_seeds_item_without_a_default_directory_says_what_to_set(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    boto3.client("dynamodb", region_name=fakes.HUB_REGION).put_item(
+        TableName=fakes.CONFIG_TABLE, Item=SEED_ITEM
+    )
+    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1")
+    assert make_engine().process([running(fakes.SPOKE_A, "eu-west-1", iid)]) == []
+    [dead] = world.dlq_messages()
+    assert dead["MessageAttributes"]["reason"]["StringValue"] == "invalid_config"
+    assert "default_directory_id" in dead["MessageAttributes"]["detail"]["StringValue"]
+    assert fake.created == [] and fake.sent_commands() == []
+
+
+def test_a_one_dc_domain_needs_no_dns_ip2(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    item = fakes.config_item(fakes.SPOKE_A)
+    del item["dnsIP2"]
+    world.put_config(item)
+    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1")
+    assert make_engine().process([running(fakes.SPOKE_A, "eu-west-1", iid)]) == []
+    [command] = fake.sent_commands()
+    assert command["Parameters"]["dnsIP2"] == [""]
+
+
+def test_the_join_is_pinned_to_the_dc_that_holds_the_account(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    # GIVEN the ldap adapter reports the controller it created the account on
+    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1")
+    engine = make_engine(ldap=fakes.FakeLdapDirectory, DIRECTORY_ADAPTER="ldap")
+    assert engine.process([running(fakes.SPOKE_A, "eu-west-1", iid)]) == []
+    # THEN the join document names that controller
+    [command] = fake.sent_commands()
+    assert command["Parameters"]["domainController"] == ["dc1.corp.example.com"]
+
+
+def test_an_ou_tag_places_the_computer_and_is_recorded_for_the_leave(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    # GIVEN an instance tagged with an OU below the account's computerOU
+    ou = "OU=Web,OU=Computers,OU=AWS,DC=corp,DC=example,DC=com"
+    [host] = fakes.launch(fakes.HUB, fakes.HUB_REGION, tags={"adToolsHost": "true"})
+    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1", tags={"adComputerOU": ou})
+    engine = make_engine(LEAVE_ADAPTER="ad_tools_host")
+    # WHEN it joins
+    assert engine.process([running(fakes.SPOKE_A, "eu-west-1", iid)]) == []
+    # THEN the account is created there, the join document says so, the state records it
+    [created] = fake.created
+    assert created["OrganizationalUnitDistinguishedName"] == ou
+    [command] = fake.sent_commands()
+    assert command["Parameters"]["computerOU"] == [ou]
+    item = world.state(iid)
+    assert item is not None and item["computerOU"] == ou
+    # AND the leave looks for the object in that OU
+    terminated = fakes.sqs_record(fakes.state_event(fakes.SPOKE_A, "eu-west-1", iid, "terminated"))
+    assert engine.process([terminated]) == []
+    [leave] = [c for c in fake.sent_commands() if c["DocumentName"] == "ad-join-leave"]
+    assert leave["InstanceIds"] == [host]
+    assert leave["Parameters"]["computerOU"] == [ou]
+
+
+def test_an_ou_tag_outside_the_allowed_subtree_never_reaches_the_directory(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    [iid] = fakes.launch(
+        fakes.SPOKE_A,
+        "eu-west-1",
+        tags={"adComputerOU": "OU=Domain Controllers,DC=corp,DC=example,DC=com"},
+    )
+    assert make_engine().process([running(fakes.SPOKE_A, "eu-west-1", iid)]) == []
+    [dead] = world.dlq_messages()
+    assert dead["MessageAttributes"]["reason"]["StringValue"] == "invalid_tag"
+    assert "outside the allowed OUs" in dead["MessageAttributes"]["detail"]["StringValue"]
+    assert fake.created == [] and fake.sent_commands() == []
+    item = world.state(iid)
+    assert item is not None and item["status"] == "failed"
 
 
 def test_a_wait_the_directory_asks_for_sets_the_retry_delay(

@@ -147,6 +147,7 @@ def test_settings_read_every_variable() -> None:
         ({"RETRY_BASE_SECONDS": "soon"}, "RETRY_BASE_SECONDS must be an integer"),
         ({"RETRY_BASE_SECONDS": "0"}, "RETRY_BASE_SECONDS must be between"),
         ({"CONFIG_CACHE_TTL_SECONDS": "-1"}, "CONFIG_CACHE_TTL_SECONDS must be between"),
+        ({"DEFAULT_DIRECTORY_ID": "corp"}, "DEFAULT_DIRECTORY_ID must be a Directory Service id"),
     ],
 )
 def test_invalid_settings_are_named(change: dict[str, str], message: str) -> None:
@@ -160,3 +161,9 @@ def test_every_problem_is_reported_at_once() -> None:
     text = str(info.value)
     for name in ("CONFIG_TABLE_NAME", "STATE_TABLE_NAME", "HUB_ACCOUNT_ID", "QUEUE_URL", "DLQ_URL"):
         assert f"{name} is required" in text
+
+
+def test_default_directory_is_read_and_optional() -> None:
+    assert Settings.from_env(REQUIRED).default_directory_id == ""
+    with_default = Settings.from_env({**REQUIRED, "DEFAULT_DIRECTORY_ID": "d-0123456789"})
+    assert with_default.default_directory_id == "d-0123456789"

@@ -45,7 +45,7 @@ class AdToolsHostDirectory:
         self._pw_param = join_user_pw_param
         self.last_command_id: str | None = None
 
-    def create_computer(self, account: ComputerAccount) -> None:
+    def create_computer(self, account: ComputerAccount) -> str | None:
         raise DirectoryError("the ad_tools_host adapter only deletes computer objects")
 
     def delete_computer(self, name: str, domain: str, ou: str | None) -> bool:

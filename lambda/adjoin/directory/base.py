@@ -39,10 +39,13 @@ class DirectoryReader(Protocol):
 class DirectoryPort(Protocol):
     """Pre-creation and removal of computer accounts."""
 
-    def create_computer(self, account: ComputerAccount) -> None:
+    def create_computer(self, account: ComputerAccount) -> str | None:
         """Create the computer object, or reset its password to the one-time password if it
         already exists (so a retry is idempotent).
 
+        Returns the host name of the domain controller that holds the new account, so the join
+        can use that same controller before the account has replicated to the others; None when
+        the adapter cannot tell (Directory Service).
         Raises DirectoryUnavailable (transient) or DirectoryError (permanent).
         """
 

@@ -44,7 +44,8 @@ class DirectoryServiceDirectory:
         self._client = client
         self._directory_id = directory_id
 
-    def create_computer(self, account: ComputerAccount) -> None:
+    def create_computer(self, account: ComputerAccount) -> str | None:
+        """Pre-create; Directory Service does not say which domain controller took it (None)."""
         request: dict[str, Any] = {
             "DirectoryId": self._directory_id,
             "ComputerName": account.name,
@@ -78,6 +79,7 @@ class DirectoryServiceDirectory:
             raise DirectoryUnavailable(
                 f"Directory Service CreateComputer {account.name}: {type(exc).__name__}"
             ) from None
+        return None
 
     def delete_computer(self, name: str, domain: str, ou: str | None) -> bool:
         raise DirectoryError(

@@ -47,12 +47,15 @@ class DirectoryFactory:
     def joiner(self, config: AccountConfig) -> DirectoryPort:
         name = self.join_adapter_name(config)
         if name == "ds":
-            if not config.directory_id:
+            directory_id = config.directory_id or self._settings.default_directory_id
+            if not directory_id:
                 raise InvalidConfig(
-                    f"account {config.account_id} uses the ds adapter but has no directoryId"
+                    f"account {config.account_id} uses the ds adapter but its config item has "
+                    "no directoryId and the hub has no default directory: set directoryId, or "
+                    "the hub module's directory.default_directory_id (DEFAULT_DIRECTORY_ID)"
                 )
             client = self._hub_client("ds", self._settings.directory_region)
-            return DirectoryServiceDirectory(client, config.directory_id)
+            return DirectoryServiceDirectory(client, directory_id)
         return self.ldap(config)
 
     def leaver(self, config: AccountConfig) -> DirectoryPort | None:
@@ -73,8 +76,7 @@ class DirectoryFactory:
         )
 
     def ldap(self, config: AccountConfig) -> DirectoryPort:
-        if not config.ldap_servers:
-            raise InvalidConfig(f"account {config.account_id} has no LDAP servers")
+        """The ldap adapter: the item's ldapServers, else the controllers its DNS names."""
         password = self._secrets.get(config.join_user_pw_param)
         ca_pem = self._secrets.get(config.ldap_ca_cert_param) if config.ldap_ca_cert_param else None
         ldap_directory = self._ldap_class()
@@ -85,4 +87,5 @@ class DirectoryFactory:
             password,
             security=config.ldap_security,
             ca_cert_pem=ca_pem,
+            dns_servers=(config.dns_ip1, config.dns_ip2),
         )

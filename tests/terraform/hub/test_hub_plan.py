@@ -332,10 +332,12 @@ def test_ldap_mode_drops_leave_permissions_and_attaches_vpc(accounts_plan: PlanS
 def test_directory_ids_scope_create_computer(root: Root, lambda_zip: dict[str, str]) -> None:
     plan = root.plan(
         **ORG,
-        directory={"directory_ids": ["d-1234567890"]},
+        directory={"directory_ids": ["d-1234567890"], "default_directory_id": "d-0123456789"},
         join_hub_instances="true",
         **lambda_zip,
     )
+    env = plan.one("aws_lambda_function.this")["environment"][0]["variables"]
+    assert env["DEFAULT_DIRECTORY_ID"] == "d-0123456789"
     by_sid = {s["Sid"]: s for s in statements(plan.policy("aws_iam_role_policy.lambda"))}
     assert sorted(as_list(by_sid["HubInstancesSendJoinDocuments"]["Resource"])) == [
         "arn:aws:ec2:*:123456789012:instance/*",
@@ -349,7 +351,11 @@ def test_directory_ids_scope_create_computer(root: Root, lambda_zip: dict[str, s
         "Sid": "DirectoryServiceCreateComputer",
         "Effect": "Allow",
         "Action": "ds:CreateComputer",
-        "Resource": "arn:aws:ds:us-east-1:123456789012:directory/d-1234567890",
+        # the listed directory and the default one
+        "Resource": [
+            "arn:aws:ds:us-east-1:123456789012:directory/d-1234567890",
+            "arn:aws:ds:us-east-1:123456789012:directory/d-0123456789",
+        ],
     }
 
 

@@ -44,9 +44,18 @@ PATTERN_CASES: dict[str, tuple[list[str], list[str]]] = {
         ["OU=x'; rm -rf /", 'OU="quoted"', "OU=a\nDC=b", "plain text"],
     ),
     "adGroupName": (["", "Linux Admins", "app_team-1.ops"], ["a" * 65, "grp;id", "grp$(x)"]),
+    "adSudoGroupName": (
+        ["", "Linux Admins", "app_team-1.ops", "a" * 64],
+        ["a" * 65, "grp;id", "%wheel", " lead", "trail ", "a\nALL ALL=(ALL) ALL"],
+    ),
+    "bootWaitSeconds": (["0", "600", "9999"], ["", "-1", "10000", "60s", "1 0"]),
     "dnsIP1": (
         ["", "10.0.0.2", "255.255.255.255"],
         ["10.0.0", "256.1.1.1", "dc1.corp", "1.2.3.4 "],
+    ),
+    "domainController": (
+        ["", "dc1.ad.example.com", "DC1", "10.0.0.10", "dc-2.corp.example.com"],
+        ["dc1;reboot", "dc1 .corp", "-dc1.corp", "dc1.corp.", "dc1..corp", "$(id)", "a" * 64],
     ),
 }
 
@@ -166,8 +175,11 @@ def test_join_document_parameters_are_env_vars_with_patterns(
             "domainName",
             "computerOU",
             "adGroupName",
+            "adSudoGroupName",
+            "bootWaitSeconds",
             "dnsIP1",
             "dnsIP2",
+            "domainController",
         }, name
         for parameter_name, parameter in parameters.items():
             assert parameter["type"] == "String"
