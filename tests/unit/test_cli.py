@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -224,7 +225,11 @@ def test_the_console_script_is_the_projects_entry_point() -> None:
     assert entry.value == "adjoin_cli.main:main"
     assert entry.load() is main
     script = Path(sys.executable).parent / "ad-join"
-    proc = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
+    # the installed script with this checkout's code first (the venv may be shared by checkouts)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "lambda")}
+    proc = subprocess.run(
+        [str(script), "--help"], capture_output=True, text=True, check=False, env=env
+    )
     assert proc.returncode == 0, proc.stderr
     for command in ("status", "dlq", "reconcile", "config"):
         assert command in proc.stdout
