@@ -74,7 +74,7 @@ def build_reconciler(engine: Engine) -> Reconciler:
     """The reconciler shares the engine's clients, caches and adapters."""
     return Reconciler(
         settings=engine.settings,
-        sessions=engine.sessions,
+        client=engine._client,  # the spoke client of the engine: the same role and session cache
         config_store=engine.config_store,
         state=engine.state,
         sqs=engine.sessions.hub_client("sqs", engine.settings.directory_region),

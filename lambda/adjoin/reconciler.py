@@ -37,7 +37,6 @@ from adjoin.directory.factory import DirectoryFactory
 from adjoin.errors import AdJoinError
 from adjoin.log import logger
 from adjoin.reconcile_plan import JOIN, LEAVE, REMOVE_OBJECT, Limits, Plan
-from adjoin.sessions import SessionCache
 from adjoin.settings import Settings
 
 #: the task message a run puts on the domain-join queue for each account and Region
@@ -144,7 +143,7 @@ class Reconciler:
         self,
         *,
         settings: Settings,
-        sessions: SessionCache,
+        client: Callable[[str, AccountConfig, str], Any],
         config_store: ConfigStore,
         state: StateStore,
         sqs: Any,
@@ -153,7 +152,7 @@ class Reconciler:
         now: Callable[[], datetime] = _now,
     ) -> None:
         self.settings = settings
-        self.sessions = sessions
+        self._client = client  # (service, config, Region) -> a client in that account
         self.config_store = config_store
         self.state = state
         self.sqs = sqs
@@ -225,13 +224,6 @@ class Reconciler:
             self._act(task, config, plan, report)
         self._record(report)
         return report
-
-    def _client(self, service: str, config: AccountConfig, region: str) -> Any:
-        role = (
-            config.assume_role_arn
-            or f"arn:aws:iam::{config.account_id}:role/{self.settings.spoke_role_name}"
-        )
-        return self.sessions.client(service, config.account_id, region, role)
 
     def _stamped(self, config: AccountConfig, report: Report) -> list[StampedComputer] | None:
         if self.directories.leave_adapter_name(config) != "ldap":

@@ -44,17 +44,25 @@ class DirectoryCall:
             "timeout": 5.0,
             **request,
         }
-        proc = (where or self.hub).run(
-            [sys.executable, "-m", "tests.ad.ldap_driver"],
-            input=json.dumps(body),
-            env={"PYTHONPATH": f"{REPO_ROOT / 'lambda'}:{REPO_ROOT}"},
-            cwd=REPO_ROOT,
-            check=False,
-            timeout=60,
+        answer: dict[str, Any] = run_driver(
+            where or self.hub, "tests.ad.ldap_driver", body, timeout=60
         )
-        assert proc.returncode == 0, proc.stderr
-        answer: dict[str, Any] = json.loads(proc.stdout)
         return answer
+
+
+def run_driver(where: Namespace, module: str, body: dict[str, Any], timeout: float = 120) -> Any:
+    """Run a driver module of tests/ad in a namespace: the request as JSON on stdin (so no
+    password is on a command line), the answer as JSON on stdout."""
+    proc = where.run(
+        [sys.executable, "-m", module],
+        input=json.dumps(body),
+        env={"PYTHONPATH": f"{REPO_ROOT / 'lambda'}:{REPO_ROOT}"},
+        cwd=REPO_ROOT,
+        check=False,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
 
 
 def ssm_env(ad: SambaDomain, name: str, otp: str, **overrides: str) -> dict[str, str]:

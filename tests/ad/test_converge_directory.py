@@ -10,7 +10,6 @@ Tests in this module run in file order and share one joined client.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,7 @@ import pytest
 
 from adjoin.naming import computer_name
 from adjoin.passwords import one_time_password
-from tests.ad.conftest import REPO_ROOT, DirectoryCall, run_join_script, ssm_env
+from tests.ad.conftest import DirectoryCall, run_driver, run_join_script, ssm_env
 from tests.ad.harness import Namespace, SambaDomain
 
 pytestmark = [pytest.mark.slow, pytest.mark.ad]
@@ -192,16 +191,7 @@ def reconcile(ad: SambaDomain, hub: Namespace, **request: object) -> dict[str, A
         "password": ad.join_password, "ca_cert_pem": ad.ca_cert_pem, "ou": ad.computers_ou,
         **request,
     }  # fmt: skip
-    proc = hub.run(
-        [sys.executable, "-m", "tests.ad.reconcile_driver"],
-        input=json.dumps(body),
-        env={"PYTHONPATH": f"{REPO_ROOT / 'lambda'}:{REPO_ROOT}"},
-        cwd=REPO_ROOT,
-        check=False,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    report: dict[str, Any] = json.loads(proc.stdout)
+    report: dict[str, Any] = run_driver(hub, "tests.ad.reconcile_driver", body)
     return report
 
 
