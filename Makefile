@@ -11,6 +11,7 @@ PY := $(VENV)/bin/python
 CHECKOV_VENV := .venv-checkov
 BUILD := build
 ZIP := $(BUILD)/adjoin-lambda.zip
+LAYER_ZIP := $(BUILD)/powertools-layer.zip
 
 # The project's own Terraform CLI configuration, used when the provider mirror is on disk.
 # It never touches ~/.terraformrc.
@@ -86,12 +87,16 @@ validate: ## terraform validate of every env and module fixture (offline, .terra
 	  printf '%-40s ' "$$root"; TF_DATA_DIR="$$data" terraform -chdir="$$root" validate -no-color; \
 	done
 
-# Rebuilt only when the code, its requirements or the packager change.
+# Rebuilt only when the code, its requirements or the packager change. The zip leaves Powertools
+# to the published layer modules/hub attaches; the layer zip of the pinned Powertools is for the
+# local system and for Regions or partitions without the published layer.
 $(ZIP): $(VENV)/.installed requirements/lambda.txt scripts/package_lambda.py $(shell find lambda/adjoin -name '*.py')
-	$(PY) scripts/package_lambda.py --output $(ZIP)
+	$(PY) scripts/package_lambda.py --output $(ZIP) --layer-output $(LAYER_ZIP)
+
+$(LAYER_ZIP): $(ZIP)
 
 .PHONY: package
-package: $(ZIP) ## Build the reproducible Lambda zip (build/adjoin-lambda.zip)
+package: $(ZIP) ## Build the reproducible Lambda zip (build/adjoin-lambda.zip, Powertools left to the layer) and build/powertools-layer.zip
 
 .PHONY: checkov
 checkov: install-checkov ## Security scan of modules/ and envs/ (0 failed checks expected)
@@ -118,9 +123,12 @@ test-e2e: install package deps-ad ## The whole system applied to the local AWS e
 test: lint install-checkov package deps-ad ## Everything CI runs: lint, then every test (checkov runs as a test)
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
+BENCH_ARGS ?=
+PROFILE ?=
+
 .PHONY: bench
-bench: install ## Burst of 200 running events through the handler; prints calls and ms per instance
-	$(PY) -m tests.bench.burst
+bench: install package ## Ours vs the seed: calls and ms per instance per adapter, time to join, zip size, import time (PROFILE=1: profile the join burst; BENCH_ARGS="--help")
+	$(PY) -m tests.bench $(if $(PROFILE),--profile) $(BENCH_ARGS)
 
 .PHONY: demo
 demo: install package deps-ad ## The whole system on a local AWS emulator (KEEP=1 leaves it up)

@@ -82,10 +82,9 @@ variable "organization_id" {
 }
 
 variable "queue_delay_seconds" {
-  description = "Delay of the domain-join queue in seconds (0-900)."
+  description = "Delay of the domain-join queue in seconds (0-900); null takes modules/hub's default (30 s: the Lambda retries until the SSM agent is online). 300 is the seed's blind wait."
   type        = number
-  default     = 300
-  nullable    = false
+  default     = null
 }
 
 variable "region" {

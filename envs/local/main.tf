@@ -6,6 +6,17 @@ locals {
   workload_account_ids = ["111111111111", "222222222222"]
 }
 
+# Powertools for the function, as a layer published here: the emulator has none of the
+# published Powertools layers, so the local system publishes the same pinned Powertools
+# (build/powertools-layer.zip from `make package`) and passes its ARN to the hub module.
+resource "aws_lambda_layer_version" "powertools" {
+  layer_name               = "${var.name_prefix}-powertools"
+  filename                 = var.powertools_layer_zip_path
+  source_code_hash         = filebase64sha256(var.powertools_layer_zip_path)
+  compatible_runtimes      = ["python3.12"]
+  compatible_architectures = ["x86_64"]
+}
+
 module "hub" {
   source = "../../modules/hub"
 
@@ -18,6 +29,7 @@ module "hub" {
   directory               = var.directory
   lambda_zip_path         = var.lambda_zip_path
   lambda_zip_hash         = filebase64sha256(var.lambda_zip_path)
+  powertools_layer        = { arn = aws_lambda_layer_version.powertools.arn }
   lambda_config = {
     event_source_mapping_enabled = var.event_source_mapping_enabled
     log_retention_days           = 7

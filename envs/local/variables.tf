@@ -49,6 +49,13 @@ variable "name_prefix" {
   nullable    = false
 }
 
+variable "powertools_layer_zip_path" {
+  description = "Path of the Powertools layer zip built by `make package`, published here as the function's layer."
+  type        = string
+  default     = "../../build/powertools-layer.zip"
+  nullable    = false
+}
+
 variable "queue_delay_seconds" {
   description = "Delay of the domain-join queue; short for local runs."
   type        = number

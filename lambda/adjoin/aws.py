@@ -213,8 +213,17 @@ class SecretReader:
         self._clock = clock
         self._cache: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
+        self._reading: dict[str, threading.Lock] = {}
 
     def get(self, name: str) -> str:
+        # One read per name at a time: concurrent leaves of a batch (threads) wait for the
+        # first read instead of each reading the same secret again.
+        with self._lock:
+            name_lock = self._reading.setdefault(name, threading.Lock())
+        with name_lock:
+            return self._get(name)
+
+    def _get(self, name: str) -> str:
         now = self._clock()
         with self._lock:
             cached = self._cache.get(name)

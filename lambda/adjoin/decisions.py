@@ -243,7 +243,11 @@ def decide_command_status(
 
 
 def retry_delay(receive_count: int, base_seconds: int, cap_seconds: int = 900) -> int:
-    """Exponential backoff: base, 2*base, 4*base, ... capped (SQS allows at most 12 hours)."""
+    """Exponential backoff: base, 2*base, 4*base, ... capped (SQS allows at most 12 hours).
+
+    With the default RETRY_BASE_SECONDS (10) an instance whose SSM agent is not online yet
+    (`agent_offline`) is tried again after 10 s, 20 s, 40 s, ...: with the short default queue
+    delay this replaces the seed's blind five-minute wait by readiness."""
     exponent = max(0, min(receive_count - 1, 20))
     return int(min(cap_seconds, base_seconds * (2**exponent)))
 

@@ -41,7 +41,9 @@ class Settings:
     default_directory_id: str = ""
     computer_name_prefix: str = "EC2"
     config_cache_ttl_seconds: int = 60
-    retry_base_seconds: int = 30
+    #: first retry delay of a transient failure, doubled at each receive (decisions.retry_delay):
+    #: short, so an instance whose SSM agent is not online yet is tried again within seconds
+    retry_base_seconds: int = 10
     retry_max_seconds: int = 3600
     #: every Region the hub serves, its own first (the reconciler's fan-out); () = the directory's
     served_regions: tuple[str, ...] = ()

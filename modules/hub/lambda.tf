@@ -1,5 +1,26 @@
 # The Lambda that consumes the domain-join queue, its log group and its event source mapping.
 
+locals {
+  lambda_runtime      = "python3.12"
+  lambda_architecture = "x86_64" # the zip's wheels (scripts/package_lambda.py)
+  # The published Powertools for AWS Lambda (Python) v3 layer: one account per partition, two
+  # in GovCloud, the runtime without its dot and the architecture in the name; see
+  # https://docs.aws.amazon.com/powertools/python/latest/getting-started/install/#lambda-layer
+  powertools_layer_account = lookup(
+    {
+      "aws"        = "017000801446"
+      "aws-cn"     = "498634801083"
+      "aws-us-gov" = local.region == "us-gov-east-1" ? "165087284144" : "165093116878"
+    },
+    local.partition,
+    "017000801446",
+  )
+  powertools_layer_arn = var.powertools_layer.enabled ? coalesce(
+    var.powertools_layer.arn,
+    "arn:${local.partition}:lambda:${local.region}:${local.powertools_layer_account}:layer:AWSLambdaPowertoolsPythonV3-${replace(local.lambda_runtime, ".", "")}-${local.lambda_architecture}:${var.powertools_layer.version}",
+  ) : null
+}
+
 resource "aws_cloudwatch_log_group" "lambda" {
   name              = local.log_group_name
   retention_in_days = var.lambda_config.log_retention_days
@@ -14,7 +35,9 @@ resource "aws_lambda_function" "this" {
   function_name                  = local.function_name
   description                    = "Joins EC2 instances to Active Directory and removes them on termination"
   role                           = aws_iam_role.lambda.arn
-  runtime                        = "python3.12"
+  runtime                        = local.lambda_runtime
+  architectures                  = [local.lambda_architecture]
+  layers                         = compact([local.powertools_layer_arn])
   handler                        = "adjoin.handler.lambda_handler"
   filename                       = var.lambda_zip_path
   source_code_hash               = var.lambda_zip_hash

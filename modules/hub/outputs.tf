@@ -58,6 +58,11 @@ output "leave_document_name" {
   value       = try(aws_ssm_document.leave[0].name, null)
 }
 
+output "powertools_layer_arn" {
+  description = "ARN of the Powertools layer attached to the function (null when powertools_layer.enabled is false)."
+  value       = local.powertools_layer_arn
+}
+
 output "queue_arn" {
   description = "ARN of the domain-join queue (endpoint of the spoke-region subscriptions)."
   value       = aws_sqs_queue.this.arn

@@ -107,7 +107,7 @@ variable "lambda_config" {
     log_level                    = optional(string, "INFO")
     log_retention_days           = optional(number, 365)
     event_source_mapping_enabled = optional(bool, true)
-    retry_base_seconds           = optional(number, 30)
+    retry_base_seconds           = optional(number, 10)
     retry_max_seconds            = optional(number, 3600)
     config_cache_ttl_seconds     = optional(number, 60)
     powertools_metrics_namespace = optional(string, "ADJoin")
@@ -182,10 +182,30 @@ variable "organization_id" {
   }
 }
 
+variable "powertools_layer" {
+  description = "Powertools for AWS Lambda (Python), which the zip from `make package` leaves out: by default the published layer for this Region (python3.12, x86_64) at `version`; `arn` for another layer (for example one published from build/powertools-layer.zip); `enabled = false` when the zip bundles Powertools (scripts/package_lambda.py --powertools bundle)."
+  type = object({
+    enabled = optional(bool, true)
+    arn     = optional(string)
+    version = optional(number, 27)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = var.powertools_layer.arn == null || can(regex("^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:layer:[A-Za-z0-9_-]+:[0-9]+$", coalesce(var.powertools_layer.arn, "x")))
+    error_message = "powertools_layer.arn must be a Lambda layer version ARN (arn:aws:lambda:<region>:<account>:layer:<name>:<version>)."
+  }
+  validation {
+    condition     = var.powertools_layer.version >= 1 && floor(var.powertools_layer.version) == var.powertools_layer.version
+    error_message = "powertools_layer.version must be a whole number of at least 1."
+  }
+}
+
 variable "queue_delay_seconds" {
-  description = "Seconds the domain-join queue holds each new message, so instances can finish user data and agent installs (0-900)."
+  description = "Seconds the domain-join queue holds each new message before the first attempt (0-900). The Lambda waits for readiness itself (it retries while the SSM agent is not online, and the join scripts wait for the instance's own boot work), so a short delay is enough; 300 restores the seed's blind wait."
   type        = number
-  default     = 300
+  default     = 30
   nullable    = false
 
   validation {

@@ -119,6 +119,7 @@ validate_params() {
     [[ -z $ip || $ip =~ $ipv4 ]] || die "$EXIT_PARAMS" "DNS server $(quoted "$ip") is not an IPv4 address"
   done
   [[ $BOOT_WAIT =~ ^[0-9]{1,4}$ ]] || die "$EXIT_PARAMS" "boot wait $(quoted "$BOOT_WAIT") is not 0-9999 seconds"
+  BOOT_WAIT=$((10#$BOOT_WAIT)) # "0900" is 900 seconds, not an octal number
   # The password itself is never echoed, only what is wrong with it.
   [[ -n $OTP ]] || die "$EXIT_PARAMS" "the one-time password is empty"
   [[ $OTP =~ ^[[:graph:]]{8,128}$ ]] || die "$EXIT_PARAMS" "the one-time password has invalid characters"
@@ -128,8 +129,6 @@ validate_params() {
   REALM=${DOMAIN^^}
   FQDN="$HOST.$DOMAIN"
 }
-
-# ---- packages -----------------------------------------------------------------------------
 
 # ---- boot work ----------------------------------------------------------------------------
 
@@ -157,6 +156,8 @@ wait_for_boot() {
     *) log "cloud-init status exited $rc (an error in the boot work); joining anyway" ;;
   esac
 }
+
+# ---- packages -----------------------------------------------------------------------------
 
 detect_os() {
   OS_ID=unknown OS_LIKE="" OS_MAJOR=0

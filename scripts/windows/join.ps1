@@ -103,8 +103,8 @@ function Test-Parameters {
     if ($Parameters.AdSudoGroupName -ne '' -and $Parameters.AdSudoGroupName -cnotmatch $GroupPattern) {
         $problems.Add('adSudoGroupName must be empty or 1-64 characters from A-Z a-z 0-9 space . _ - without leading or trailing space')
     }
-    if ($Parameters.BootWaitSeconds -notmatch $BootWaitPattern) {
-        $problems.Add('bootWaitSeconds must be 0-9999')
+    if ($Parameters.BootWaitSeconds -ne '' -and $Parameters.BootWaitSeconds -notmatch $BootWaitPattern) {
+        $problems.Add('bootWaitSeconds must be empty (600) or 0-9999')
     }
     foreach ($dnsServer in @($Parameters.DnsIP1, $Parameters.DnsIP2)) {
         if ($dnsServer -ne '' -and $dnsServer -notmatch $Ipv4Pattern) {

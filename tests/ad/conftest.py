@@ -44,25 +44,23 @@ class DirectoryCall:
             "timeout": 5.0,
             **request,
         }
-        answer: dict[str, Any] = run_driver(
-            where or self.hub, "tests.ad.ldap_driver", body, timeout=60
-        )
-        return answer
+        return run_driver(where or self.hub, "tests.ad.ldap_driver", body)
 
 
-def run_driver(where: Namespace, module: str, body: dict[str, Any], timeout: float = 120) -> Any:
-    """Run a driver module of tests/ad in a namespace: the request as JSON on stdin (so no
-    password is on a command line), the answer as JSON on stdout."""
+def run_driver(where: Namespace, module: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Run a driver module of tests/ad inside WHERE with a JSON request on stdin (no secret on
+    a command line); its answer is the last line it prints (log lines may come before)."""
     proc = where.run(
         [sys.executable, "-m", module],
         input=json.dumps(body),
         env={"PYTHONPATH": f"{REPO_ROOT / 'lambda'}:{REPO_ROOT}"},
         cwd=REPO_ROOT,
         check=False,
-        timeout=timeout,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+    answer: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return answer
 
 
 def ssm_env(ad: SambaDomain, name: str, otp: str, **overrides: str) -> dict[str, str]:

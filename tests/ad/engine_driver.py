@@ -3,8 +3,9 @@
 AWS is moto in this process (tests/unit/fakes: tables, queues, the join password parameter,
 a spoke instance), the directory is the real one: the engine's ldap adapter talks to the Samba
 DC. Reads a JSON request on stdin (`item`: the config item in DynamoDB's typed JSON, written with
-a plain PutItem; `join_password`; `env`: Lambda settings) and prints the join commands the
-engine sent, the DLQ messages and the state item, as JSON. The one-time password is in the
+a plain PutItem; `join_password`; `env`: Lambda settings; `tags`: a list of tag sets, one
+instance each) and prints, per instance, the join commands the engine sent, its DLQ message and
+its state item, as JSON. The one-time password is in the
 command's parameters: the caller runs the join script with them.
 """
 
@@ -49,25 +50,34 @@ def main() -> None:
             TableName=fakes.CONFIG_TABLE, Item=item
         )
         account = item["accountId"]["S"]
-        [instance] = fakes.launch(account, "eu-west-1", tags=request.get("tags"))
+        # one instance per tag set (`tags`: a list), all in one batch
+        instances = [
+            fakes.launch(account, "eu-west-1", tags=tags)[0]
+            for tags in request.get("tags") or [None]
+        ]
         engine = handler.build_engine(Settings.from_env(world.env(**request["env"])))
-        record = fakes.sqs_record(fakes.state_event(account, "eu-west-1", instance, "running"))
-        failures = engine.process([record])
-        print(
-            json.dumps(
-                {
-                    "instance": instance,
-                    "failures": failures,
-                    "commands": fake.sent_commands(),
-                    "dlq": [
-                        {k: v["StringValue"] for k, v in m["MessageAttributes"].items()}
-                        for m in world.dlq_messages()
-                    ],
-                    "state": world.state(instance),
-                },
-                default=str,
-            )
-        )
+        records = [
+            fakes.sqs_record(fakes.state_event(account, "eu-west-1", instance, "running"))
+            for instance in instances
+        ]
+        failures = engine.process(records)
+        dead = {
+            json.loads(m["Body"])["detail"]["instance-id"]: {
+                k: v["StringValue"] for k, v in m["MessageAttributes"].items()
+            }
+            for m in world.dlq_messages()
+        }
+        commands = fake.sent_commands()
+        answer = [
+            {
+                "instance": instance,
+                "commands": [c for c in commands if c["InstanceIds"] == [instance]],
+                "dlq": dead.get(instance),
+                "state": world.state(instance),
+            }
+            for instance in instances
+        ]
+        print(json.dumps({"failures": failures, "instances": answer}, default=str))
 
 
 if __name__ == "__main__":

@@ -586,13 +586,7 @@ class SambaDomain:
                 "Administrator",
                 "--dns-backend=SAMBA_INTERNAL",
                 f"--targetdir={extra.samba_dir}",
-                f"--option=interfaces=lo {ip}/24",
-                "--option=bind interfaces only=yes",
-                "--option=dns forwarder=",
-                f"--option=tls keyfile={tls / 'key.pem'}",
-                f"--option=tls certfile={tls / 'cert.pem'}",
-                f"--option=tls cafile={tls / 'ca.pem'}",
-                "--option=log level=1",
+                *self._dc_options(f"{ip}/24", tls),
             ],
             env={"PASSWD": self.admin_password},  # samba's credentials read it: not in argv
             timeout=600,
@@ -742,6 +736,21 @@ class SambaDomain:
             subprocess.run(["openssl", *step], check=True, capture_output=True, cwd=folder)
         (folder / "key.pem").chmod(0o600)
 
+    @staticmethod
+    def _dc_options(address: str, tls: Path) -> list[str]:
+        """smb.conf options of every DC: bound to its own address only, so UDP answers (DNS,
+        CLDAP) to clients on the other subnets come from the address they asked; no DNS
+        forwarder; the certificate from the run's CA."""
+        return [
+            f"--option=interfaces=lo {address}",
+            "--option=bind interfaces only=yes",
+            "--option=dns forwarder=",
+            f"--option=tls keyfile={tls / 'key.pem'}",
+            f"--option=tls certfile={tls / 'cert.pem'}",
+            f"--option=tls cafile={tls / 'ca.pem'}",
+            "--option=log level=1",
+        ]
+
     def _provision(self) -> None:
         self._make_tls()
         tls = self.samba_dir / "tls"
@@ -759,15 +768,7 @@ class SambaDomain:
                 f"--host-ip={self.dc_ip}",
                 f"--host-name={self.dc_hostname}",
                 f"--targetdir={self.samba_dir}",
-                # Bound to the DC address only, so UDP answers (DNS, CLDAP) to clients on the
-                # other subnets come from the address they asked.
-                f"--option=interfaces=lo {self.dc_ip}/{self.prefix_len}",
-                "--option=bind interfaces only=yes",
-                "--option=dns forwarder=",
-                f"--option=tls keyfile={tls / 'key.pem'}",
-                f"--option=tls certfile={tls / 'cert.pem'}",
-                f"--option=tls cafile={tls / 'ca.pem'}",
-                "--option=log level=1",
+                *self._dc_options(f"{self.dc_ip}/{self.prefix_len}", tls),
             ],
             timeout=300,
         )

@@ -11,13 +11,11 @@ there; outside, it is rejected before anything reaches the directory.
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Any
 
 import pytest
 
-from tests.ad.conftest import REPO_ROOT, run_join_script
+from tests.ad.conftest import run_driver, run_join_script
 from tests.ad.harness import Namespace, SambaDomain
 
 pytestmark = [pytest.mark.slow, pytest.mark.ad]
@@ -57,26 +55,19 @@ def seed_item(ad: SambaDomain, **extra: str) -> dict[str, Any]:
 
 
 def run_engine(
-    hub: Namespace, ad: SambaDomain, item: dict[str, Any], tags: dict[str, str] | None = None
-) -> dict[str, Any]:
+    hub: Namespace, item: dict[str, Any], tags: list[dict[str, str]] | None = None
+) -> list[dict[str, Any]]:
+    """Per instance (one per tag set): its join commands, DLQ message and state item."""
     request = {
         "item": item,
         "join_password": SEED_PASSWORD,
         "tags": tags,
         "env": {"DIRECTORY_ADAPTER": "ldap", "LEAVE_ADAPTER": "ldap"},
     }
-    proc = hub.run(
-        [sys.executable, "-m", "tests.ad.engine_driver"],
-        input=json.dumps(request),
-        env={"PYTHONPATH": f"{REPO_ROOT / 'lambda'}:{REPO_ROOT}"},
-        cwd=REPO_ROOT,
-        check=False,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    # the engine's own JSON log lines come first; the driver's answer is the last line
-    answer: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return answer
+    answer = run_driver(hub, "tests.ad.engine_driver", request)
+    assert answer["failures"] == [], answer
+    instances: list[dict[str, Any]] = answer["instances"]
+    return instances
 
 
 def parameters(command: dict[str, Any]) -> dict[str, str]:
@@ -86,9 +77,9 @@ def parameters(command: dict[str, Any]) -> dict[str, str]:
 def test_the_seeds_item_joins_the_real_dc(samba_domain: SambaDomain, seed_hub: Namespace) -> None:
     ad = samba_domain
     # WHEN the engine processes a running event of an account with the seed's item
-    answer = run_engine(seed_hub, ad, seed_item(ad))
+    [answer] = run_engine(seed_hub, seed_item(ad))
     # THEN it sent one join document, pinned to the DC it found by name, with no OU
-    assert answer["failures"] == [] and answer["dlq"] == [], answer
+    assert answer["dlq"] is None, answer
     [command] = answer["commands"]
     params = parameters(command)
     assert params["domainController"] == ad.dc_fqdn
@@ -102,30 +93,26 @@ def test_the_seeds_item_joins_the_real_dc(samba_domain: SambaDomain, seed_hub: N
     assert f"joined {ad.domain} as {name}" in joined.stderr
 
 
-def test_an_ou_tag_below_computer_ou_places_the_computer_there(
+def test_an_ou_tag_places_the_computer_inside_the_allowed_subtree_only(
     samba_domain: SambaDomain, seed_hub: Namespace
 ) -> None:
     ad = samba_domain
     item = seed_item(ad, computerOU=ad.computers_ou)
-    answer = run_engine(seed_hub, ad, item, tags={"adComputerOU": ad.web_ou})
-    [command] = answer["commands"]
+    # WHEN two instances are tagged: one below computerOU, one outside it
+    inside, outside = run_engine(
+        seed_hub, item, tags=[{"adComputerOU": ad.web_ou}, {"adComputerOU": ad.other_ou}]
+    )
+    # THEN the first one's computer is in the tagged OU, as its join document and state say
+    [command] = inside["commands"]
     params = parameters(command)
     assert params["computerOU"] == ad.web_ou
     assert ad.computer_dn(params["computerName"]) == f"CN={params['computerName']},{ad.web_ou}"
-    assert answer["state"]["computerOU"] == ad.web_ou
-
-
-def test_an_ou_tag_outside_the_allowed_subtree_never_reaches_the_dc(
-    samba_domain: SambaDomain, seed_hub: Namespace
-) -> None:
-    ad = samba_domain
-    item = seed_item(ad, computerOU=ad.computers_ou)
-    answer = run_engine(seed_hub, ad, item, tags={"adComputerOU": ad.other_ou})
-    assert answer["commands"] == []
-    [dead] = answer["dlq"]
-    assert dead["reason"] == "invalid_tag"
-    assert "outside the allowed OUs" in dead["detail"] and ad.computers_ou in dead["detail"]
-    assert answer["state"]["status"] == "failed"
-    # nothing was created anywhere, not even in the OU the join user may not write
+    assert inside["state"]["computerOU"] == ad.web_ou
+    # AND the second one is rejected with the reason, before anything reaches the DC
+    assert outside["commands"] == []
+    assert outside["dlq"]["reason"] == "invalid_tag"
+    assert "outside the allowed OUs" in outside["dlq"]["detail"]
+    assert ad.computers_ou in outside["dlq"]["detail"]
+    assert outside["state"]["status"] == "failed"
     out = ad.ldb("ldbsearch", "-b", ad.other_ou, "(objectClass=computer)", "dn").stdout
-    assert "dn: CN=EC2" not in out
+    assert "dn: CN=EC2" not in out  # not even refused by the DC: never asked

@@ -1,25 +1,118 @@
-"""The benchmark's call budget, without latency (deterministic): the exact calls per operation
-of 200 running events in two batches of 100 over 2 accounts x 2 Regions."""
+"""The benchmark's call budget, without latency (deterministic): the exact AWS calls and LDAP
+operations of every adapter combination's join, status and leave bursts, and of the seed's peer.
+
+The fleet is smaller than `make bench`'s (16 instances in 2 batches of 8, over the same 2
+accounts x 2 Regions, interleaved so every batch spans the 4 account-Regions) to keep this well
+under a minute; the counts scale as written: per batch, per account-Region, per account, per
+instance.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from tests.bench import burst
+from adjoin.directory.dns_records import PARTITIONS
+from tests.bench import lifecycle
+
+pytestmark = pytest.mark.slow
+
+N = 16  # instances
+B = 2  # batches
+BATCH = N // B
+G = len(lifecycle.ACCOUNTS) * len(lifecycle.REGIONS)  # account-Regions
+A = len(lifecycle.ACCOUNTS)
+
+JOIN_COMMON = {
+    ("dynamodb", "GetItem"): A,  # config: one per account, cached for the later batches
+    ("dynamodb", "TransactWriteItems"): 2 * B,  # claims, then command ids
+    ("ec2", "DescribeInstances"): G * B,
+    ("ssm", "DescribeInstanceInformation"): G * B,
+    ("ssm", "SendCommand"): N,
+    ("sts", "AssumeRole"): A,  # sessions cached
+}
+STATUS = {
+    ("dynamodb", "TransactWriteItems"): B,
+    ("ec2", "CreateTags"): N,  # the adComputerName tag, one per instance
+}
+LEAVE_COMMON = {
+    ("dynamodb", "TransactWriteItems"): B,  # left
+    ("dynamodb", "UpdateItem"): N,  # leaving, with the old item returned
+}
+NO_LDAP = {"open": 0, "bind": 0, "search": 0, "add": 0, "modify": 0, "delete": 0}
+#: one connection and bind per object: search, then add (join) or delete (leave)
+LDAP_PER_OBJECT = {"open": N, "bind": N, "search": N, "modify": 0}
+#: a leave also removes the host's DNS records: per DNS partition (DomainDnsZones,
+#: ForestDnsZones, System) one search for its A-record node and one for the reverse zones
+DNS_SEARCHES = 2 * len(PARTITIONS)
+LDAP_LEAVE = {**LDAP_PER_OBJECT, "search": N * (1 + DNS_SEARCHES), "add": 0, "delete": N}
+
+EXPECTED: dict[str, dict[str, dict[str, Any]]] = {
+    "ds+ldap": {
+        "join": {"calls": {**JOIN_COMMON, ("directory-service", "CreateComputer"): N}},
+        "status": {"calls": STATUS, "ldap": NO_LDAP},
+        "leave": {
+            "calls": {**LEAVE_COMMON, ("ssm", "GetParameter"): 1},  # the ldap password, once
+            "ldap": LDAP_LEAVE,
+        },
+    },
+    "ds+ad_tools_host": {
+        "join": {"calls": {**JOIN_COMMON, ("directory-service", "CreateComputer"): N}},
+        "status": {"calls": STATUS},
+        "leave": {
+            "calls": {
+                **LEAVE_COMMON,
+                ("ec2", "DescribeInstances"): 1,  # the AD tools host, looked up once a minute
+                ("ssm", "SendCommand"): N,  # one leave command per instance
+            }
+        },
+    },
+    "ldap+ldap": {
+        "join": {
+            "calls": {**JOIN_COMMON, ("ssm", "GetParameter"): 1},
+            "ldap": {**LDAP_PER_OBJECT, "add": N, "delete": 0},
+        },
+        "status": {"calls": STATUS, "ldap": NO_LDAP},
+        "leave": {
+            "calls": LEAVE_COMMON,  # the password is still cached
+            "ldap": LDAP_LEAVE,
+        },
+    },
+}
 
 
-@pytest.mark.slow
-def test_burst_call_budget() -> None:
-    result = burst.run(instances=200, latency_ms=0, batch_size=100)
-    assert result["joined"] == 200 and result["failures"] == 0
-    assert result["calls"] == {
-        ("directory-service", "CreateComputer"): 200,
-        ("dynamodb", "GetItem"): 2,  # one per account: cached for the second batch
-        ("dynamodb", "TransactWriteItems"): 4,  # two per batch
-        ("ec2", "DescribeInstances"): 8,  # one per account-Region per batch
-        ("ssm", "DescribeInstanceInformation"): 8,
-        ("ssm", "SendCommand"): 200,
-        ("sts", "AssumeRole"): 2,  # one per account: cached
+@pytest.mark.parametrize("combination", list(lifecycle.COMBINATIONS))
+def test_lifecycle_call_budget(combination: str) -> None:
+    join, leave = lifecycle.COMBINATIONS[combination]
+    phases = lifecycle.run_ours(join, leave, instances=N, latency_ms=0, batch_size=BATCH)
+    for name, expected in EXPECTED[combination].items():
+        phase = phases[name]
+        assert (phase.events, phase.done, phase.failures) == (N, N, 0), name
+        assert phase.calls == dict(sorted(expected["calls"].items())), name
+        if "ldap" in expected:
+            assert phase.ldap == expected["ldap"], name
+    if "ldap" in (join, leave):
+        assert phases["join"].computers == N  # created (by ds or ldap) in the directory
+        assert phases["leave"].computers == 0  # and all removed again
+
+
+def test_seed_peer_call_budget() -> None:
+    """The seed's algorithm as the issue describes it: five calls per join, four per leave,
+    nothing cached, no status handling."""
+    phases = lifecycle.run_seed(instances=8, latency_ms=0, batch_size=4)
+    assert phases["join"].calls == {
+        ("dynamodb", "GetItem"): 8,
+        ("ec2", "DescribeInstances"): 8,
+        ("ssm", "GetParameter"): 8,
+        ("ssm", "SendCommand"): 8,
+        ("sts", "AssumeRole"): 8,
     }
-    assert result["calls_per_instance"] <= burst.MAX_CALLS_PER_INSTANCE
-    assert result["status_recorded"] == 200
+    assert phases["leave"].calls == {
+        ("dynamodb", "GetItem"): 8,
+        ("ec2", "DescribeInstances"): 8,
+        ("ssm", "GetParameter"): 8,
+        ("ssm", "SendCommand"): 8,
+    }
+    assert phases["join"].done == phases["leave"].done == 8
+    assert not phases["status"].handled and phases["status"].calls == {}

@@ -14,7 +14,9 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import json
 import os
 import select
@@ -343,8 +345,11 @@ class LambdaRuntime:
         region: str = HUB_REGION,
         *,
         netns_pid: int | None = None,
+        layer_zips: tuple[Path, ...] = (),
     ) -> None:
         self.netns_pid = netns_pid
+        self.layer_zips = layer_zips  # local zips of the function's layers, found by hash
+        self.layer_dir = workdir / "opt"
         self.aws = aws
         self.function_name = function_name
         self.zip_path = zip_path
@@ -363,6 +368,7 @@ class LambdaRuntime:
             shutil.rmtree(self.code_dir)
         with zipfile.ZipFile(self.zip_path) as archive:
             archive.extractall(self.code_dir)
+        layers = self._extract_layers(lam)
         creds = self.aws.client("sts").assume_role(
             RoleArn=self.config["Role"], RoleSessionName=self.function_name
         )["Credentials"]
@@ -394,6 +400,7 @@ class LambdaRuntime:
                 self.config["Handler"],
                 "--reply-fd",
                 str(write_fd),
+                *(["--layer-dir", str(self.layer_dir)] if layers else []),
             ],
             env=env,
             stdin=subprocess.PIPE,
@@ -411,6 +418,32 @@ class LambdaRuntime:
             str(self.code_dir)
         ):
             raise RuntimeError(f"Lambda runtime did not load the package: {hello}")
+        powertools = str(hello.get("modules", {}).get("aws_lambda_powertools", ""))
+        if layers and not powertools.startswith(str(self.layer_dir)):
+            raise RuntimeError(f"Powertools did not come from the function's layer: {hello}")
+
+    def _extract_layers(self, lam: Any) -> list[str]:
+        """Extract the function's layers to layer_dir (/opt), in their order, as Lambda does:
+        each layer ARN is matched to a local zip by the CodeSha256 the emulator reports."""
+        if self.layer_dir.exists():
+            shutil.rmtree(self.layer_dir)
+        arns = [layer["Arn"] for layer in self.config.get("Layers", [])]
+        by_hash = {
+            base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode(): path
+            for path in self.layer_zips
+        }
+        for arn in arns:
+            # arn:aws:lambda:<region>:<account>:layer:<name>:<version>; the emulator lacks
+            # GetLayerVersionByArn, GetLayerVersion answers the same
+            name, version = arn.split(":")[6:8]
+            digest = lam.get_layer_version(LayerName=name, VersionNumber=int(version))["Content"][
+                "CodeSha256"
+            ]
+            if digest not in by_hash:
+                raise RuntimeError(f"no local zip of layer {arn} (CodeSha256 {digest})")
+            with zipfile.ZipFile(by_hash[digest]) as archive:
+                archive.extractall(self.layer_dir)
+        return arns
 
     def _read(self, timeout: float) -> dict[str, Any]:
         assert self._reply is not None and self._process is not None

@@ -1,10 +1,12 @@
 """A one-function "Lambda container" for the e2e consumer: run as a child process.
 
     python tests/e2e/lambda_runtime.py --code-dir DIR --handler adjoin.handler.lambda_handler \
-        --reply-fd N
+        --reply-fd N [--layer-dir OPT]
 
 It imports the handler from DIR (the extracted deployment package, first on sys.path, like
-/var/task) once, then answers invocations: one JSON line on stdin
+/var/task; then OPT/python, where Lambda puts a Python layer's python/ folder, like /opt/python:
+https://docs.aws.amazon.com/lambda/latest/dg/packaging-layers.html#packaging-layers-paths) once,
+then answers invocations: one JSON line on stdin
 (`{"event": ..., "context": {...}}`), one JSON line on the reply file descriptor
 (`{"result": ...}` or `{"error": "Type: message"}`). The function's own output (Powertools logs,
 EMF metrics) goes to stdout/stderr, which the parent sends to a log file, as CloudWatch Logs would.
@@ -46,14 +48,21 @@ def main() -> None:
     parser.add_argument("--code-dir", required=True)
     parser.add_argument("--handler", required=True)
     parser.add_argument("--reply-fd", type=int, required=True)
+    parser.add_argument("--layer-dir", help="where the function's layers are extracted (/opt)")
     args = parser.parse_args()
+    if args.layer_dir:
+        sys.path.insert(0, os.path.join(args.layer_dir, "python"))
     sys.path.insert(0, args.code_dir)
     os.chdir(args.code_dir)
     module_name, _, function_name = args.handler.rpartition(".")
     handler = getattr(importlib.import_module(module_name), function_name)
     origin = getattr(sys.modules[module_name.split(".")[0]], "__file__", "") or ""
+    loaded = {
+        name: getattr(sys.modules.get(name), "__file__", None) or ""
+        for name in ("aws_lambda_powertools",)
+    }
     reply = os.fdopen(args.reply_fd, "w", buffering=1, encoding="utf-8")
-    reply.write(json.dumps({"ready": True, "origin": origin}) + "\n")
+    reply.write(json.dumps({"ready": True, "origin": origin, "modules": loaded}) + "\n")
     for line in sys.stdin:
         request = json.loads(line)
         try:

@@ -60,6 +60,7 @@ MALFORMED_BODY = json.dumps(
 
 
 ZIP_PATH = REPO / "build" / "adjoin-lambda.zip"
+LAYER_ZIP_PATH = REPO / "build" / "powertools-layer.zip"  # make package, published by envs/local
 CA_PARAM = "/ad-join/ldap-ca-cert"
 REAL_HOST = "samba-client"  # e2eHost tag value of the instance backed by the Samba client
 
@@ -86,8 +87,9 @@ class Directory:
 
 
 def ensure_package(echo: Printer) -> Path:
-    """The Lambda zip `make package` builds; built here with the same script when missing."""
-    if not ZIP_PATH.exists():
+    """The Lambda zip `make package` builds (and the Powertools layer zip beside it); built here
+    with the same script when missing."""
+    if not ZIP_PATH.exists() or not LAYER_ZIP_PATH.exists():
         echo(f"building {ZIP_PATH.relative_to(REPO)} (scripts/package_lambda.py) ...")
         subprocess.run(
             [
@@ -95,6 +97,8 @@ def ensure_package(echo: Printer) -> Path:
                 str(REPO / "scripts" / "package_lambda.py"),
                 "--output",
                 str(ZIP_PATH),
+                "--layer-output",
+                str(LAYER_ZIP_PATH),
             ],
             check=True,
             cwd=REPO,
@@ -221,6 +225,7 @@ class Environment:
             {
                 "endpoint_url": self.server.endpoint,
                 "lambda_zip_path": str(self.zip_path),
+                "powertools_layer_zip_path": str(LAYER_ZIP_PATH),
                 # safe with the lambda.esm patch: the mapping exists, the harness consumer polls
                 "event_source_mapping_enabled": "true",
                 "directory": json.dumps(
@@ -336,6 +341,7 @@ class Scenario:
             env.workdir,
             HUB_REGION,
             netns_pid=env.hub_ns.init_pid if env.hub_ns is not None else None,
+            layer_zips=(LAYER_ZIP_PATH,),
         )
         self.consumer: EventSourceMappingConsumer | None = None
         self.reconciled: list[Instance] = []  # reconcile_story: [terminated, launched]

@@ -116,6 +116,10 @@ UBUNTU = Distro(
     dirs=("/etc/cloud/cloud.cfg.d",),
 )
 DEBIAN_PACKAGES = ("adcli", "sssd-ad", "sssd-tools", "libnss-sss", "libpam-sss", "krb5-user")
+#: join.sh's RPM packages, without the PAM tool (authconfig on AL2, authselect elsewhere)
+RPM_PACKAGES = {
+    *("adcli", "sssd", "sssd-ad", "sssd-tools", "krb5-workstation", "oddjob", "oddjob-mkhomedir")
+}
 
 
 def env(name: str = "EC2ABCDEF012345", **overrides: str) -> dict[str, str]:
@@ -299,16 +303,7 @@ def test_amazon_linux_2_uses_yum_authconfig_and_keeps_the_password_off_argv(make
     # yum (no dnf there), the packages of the AL2 branch, authconfig (no authselect there)
     [install] = host.called("yum")
     assert install[:3] == ["install", "-y", "-q"]
-    assert set(install[3:]) == {
-        "adcli",
-        "sssd",
-        "sssd-ad",
-        "sssd-tools",
-        "krb5-workstation",
-        "oddjob",
-        "oddjob-mkhomedir",
-        "authconfig",
-    }  # sudo is present already
+    assert set(install[3:]) == {*RPM_PACKAGES, "authconfig"}  # sudo is present already
     assert host.called("authconfig") == [
         ["--enablesssd", "--enablesssdauth", "--enablemkhomedir", "--update"]
     ]
@@ -344,16 +339,7 @@ def test_amazon_linux_2023_uses_dnf_authselect_and_writes_the_realm(make_host) -
     proc = host.run_join(env())
     assert proc.returncode == 0, proc.stderr
     [install] = host.called("dnf")
-    assert set(install[3:]) == {
-        "adcli",
-        "sssd",
-        "sssd-ad",
-        "sssd-tools",
-        "krb5-workstation",
-        "oddjob",
-        "oddjob-mkhomedir",
-        "authselect",
-    }
+    assert set(install[3:]) == {*RPM_PACKAGES, "authselect"}
     assert host.called("yum") == []
     assert host.called("authselect") == [
         ["current", "--raw"],
@@ -564,6 +550,13 @@ def test_cloud_init_that_never_finishes_is_waited_for_only_the_bound(make_host) 
     assert "cloud-init still running after 2 s; joining anyway" in proc.stderr
     assert elapsed >= 2
     assert join_call(host)
+
+
+def test_boot_wait_with_a_leading_zero_is_decimal(make_host) -> None:
+    host = make_host(RHEL9)
+    proc = host.run_join(env(SSM_bootWaitSeconds="0900"))  # the document's pattern allows it
+    assert proc.returncode == 0, proc.stderr
+    assert "waiting up to 900 s for cloud-init to finish" in proc.stderr
 
 
 def test_no_wait_without_cloud_init_or_with_a_zero_bound(make_host) -> None:

@@ -176,6 +176,25 @@ def test_leave_password_source_rule(source: str, valid: bool) -> None:
 
 
 @pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("0", True),
+        ("600", True),
+        ("9999", True),
+        ("", False),
+        ("10000", False),
+        ("-1", False),
+        ("60s", False),
+        ("1 0", False),
+    ],
+)
+def test_join_boot_wait_rule_is_the_documents(value: str, valid: bool) -> None:
+    # the document's allowedPattern for bootWaitSeconds is ^[0-9]{1,4}$ (modules/spoke-account)
+    assert matches(JOIN_PATTERNS["BootWaitPattern"], value) == valid
+    assert (re.fullmatch(r"[0-9]{1,4}", value) is not None) == valid
+
+
+@pytest.mark.parametrize(
     ("controller", "valid"),
     [
         ("dc1.ad.example.com", True),

@@ -103,6 +103,8 @@ def tf_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "adjoin/handler.py",
             "def lambda_handler(event, context):\n    return {'batchItemFailures': []}\n",
         )
+    with zipfile.ZipFile(build / "powertools-layer.zip", "w") as archive:  # envs/local's layer
+        archive.writestr("python/aws_lambda_powertools/__init__.py", "")
     return root
 
 

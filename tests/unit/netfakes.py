@@ -37,10 +37,12 @@ class FakeDns:
     queries: list[tuple[str, str]] = field(default_factory=list)
     port: int = 0
 
-    def serve(self, sock: socket.socket) -> None:
-        while True:
+    def serve(self, sock: socket.socket, stop: threading.Event) -> None:
+        while not stop.is_set():
             try:
                 wire, peer = sock.recvfrom(4096)
+            except TimeoutError:
+                continue
             except OSError:
                 return
             query = dns.message.from_wire(wire)
@@ -69,14 +71,17 @@ class FakeDns:
 def fake_dns(server: FakeDns) -> Iterator[FakeDns]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.05)  # a closed socket does not wake a blocked recvfrom: poll the flag
     server.port = sock.getsockname()[1]
-    thread = threading.Thread(target=server.serve, args=(sock,), daemon=True)
+    stop = threading.Event()
+    thread = threading.Thread(target=server.serve, args=(sock, stop), daemon=True)
     thread.start()
     try:
         yield server
     finally:
-        sock.close()
+        stop.set()
         thread.join(timeout=5)
+        sock.close()
 
 
 @dataclass(frozen=True)
@@ -177,14 +182,19 @@ def fake_tls(**pki_args: object) -> Iterator[FakeTls]:
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)
+        listener.settimeout(0.05)  # as above: accept() is not woken by close()
         server = FakeTls(pki, listener.getsockname()[1])
+        stop = threading.Event()
 
         def serve() -> None:
-            while True:
+            while not stop.is_set():
                 try:
                     conn, _ = listener.accept()
+                except TimeoutError:
+                    continue
                 except OSError:
                     return
+                conn.settimeout(5)
                 try:
                     with context.wrap_socket(conn, server_side=True) as tls:
                         server.handshakes += 1
@@ -197,5 +207,6 @@ def fake_tls(**pki_args: object) -> Iterator[FakeTls]:
         try:
             yield server
         finally:
-            listener.close()
+            stop.set()
             thread.join(timeout=5)
+            listener.close()

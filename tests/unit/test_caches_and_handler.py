@@ -116,6 +116,25 @@ def test_secret_is_read_once_per_ttl(world: fakes.World, fake: fakes.FakeAws) ->
     assert fake.calls[("ssm", "GetParameter")] == 2
 
 
+def test_concurrent_reads_of_one_secret_make_one_call(
+    world: fakes.World, fake: fakes.FakeAws
+) -> None:
+    """The leaves of a batch run in threads and each asks for the ldap password: before the
+    first answer arrives, the others wait for it instead of reading the secret again."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from adjoin.aws import SecretReader
+
+    reader = SecretReader(boto3.client("ssm", region_name=fakes.HUB_REGION), lambda: None, 60)
+    fake.calls.clear()
+    fake.latency = 0.05  # every read is slow, so the threads overlap
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        values = list(pool.map(lambda _: reader.get(fakes.JOIN_PW_PARAM), range(16)))
+    fake.latency = 0.0
+    assert values == [fakes.JOIN_PASSWORD] * 16
+    assert fake.calls[("ssm", "GetParameter")] == 1
+
+
 def test_secrets_manager_arns_are_read_from_secrets_manager(
     world: fakes.World, fake: fakes.FakeAws
 ) -> None:

@@ -192,6 +192,26 @@ def test_retry_delay_is_exponential_and_capped(count: int, expected: int) -> Non
     assert d.retry_delay(count, 30) == expected
 
 
+def test_default_backoff_retries_soon_and_ends_with_a_reason_before_the_redrive() -> None:
+    """With the default settings an instance whose SSM agent is not online yet is tried again
+    after 10 s, 20 s, 40 s, ...; and the retries end in the Lambda's own DLQ send (with
+    reason=retry_exhausted) before the queue's redrive (maxReceiveCount 15, modules/hub)
+    would move the message without a reason."""
+    from adjoin.settings import Settings
+
+    base, bound = Settings.retry_base_seconds, Settings.retry_max_seconds
+    assert [d.retry_delay(n, base) for n in (1, 2, 3)] == [10, 20, 40]
+    sent, now = 0, 0
+    for receive in range(1, 16):
+        delay = d.retry_delay(receive, base)
+        if d.retry_exhausted(sent, now, delay, bound):
+            break
+        now += delay * 1000
+    else:
+        raise AssertionError("15 receives without the retries being exhausted")
+    assert receive < 15
+
+
 def test_retry_exhausted_counts_from_the_first_send() -> None:
     sent = 1_000_000
     assert not d.retry_exhausted(sent, sent + 3_000_000, 600, 3600)  # 3000 + 600 = 3600

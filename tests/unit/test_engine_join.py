@@ -305,6 +305,8 @@ def test_ds_without_directory_id_is_a_config_error(
     assert make_engine().process([running(fakes.SPOKE_A, "eu-west-1", iid)]) == []
     [dead] = world.dlq_messages()
     assert dead["MessageAttributes"]["reason"]["StringValue"] == "invalid_config"
+    # it says what to set: the item's directoryId or the hub's default directory
+    assert "default_directory_id" in dead["MessageAttributes"]["detail"]["StringValue"]
     assert fake.sent_commands() == []
 
 
@@ -436,20 +438,6 @@ def test_the_seeds_item_joins_unchanged_on_the_defaults(
     assert params["computerOU"] == ""
     item = world.state(iid)
     assert item is not None and item["status"] == "joining"
-
-
-def test_the_seeds_item_without_a_default_directory_says_what_to_set(
-    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
-) -> None:
-    boto3.client("dynamodb", region_name=fakes.HUB_REGION).put_item(
-        TableName=fakes.CONFIG_TABLE, Item=SEED_ITEM
-    )
-    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1")
-    assert make_engine().process([running(fakes.SPOKE_A, "eu-west-1", iid)]) == []
-    [dead] = world.dlq_messages()
-    assert dead["MessageAttributes"]["reason"]["StringValue"] == "invalid_config"
-    assert "default_directory_id" in dead["MessageAttributes"]["detail"]["StringValue"]
-    assert fake.created == [] and fake.sent_commands() == []
 
 
 def test_a_one_dc_domain_needs_no_dns_ip2(

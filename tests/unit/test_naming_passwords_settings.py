@@ -89,7 +89,7 @@ def test_settings_defaults_match_the_contract() -> None:
         "eu-west-1",
     )
     assert (s.computer_name_prefix, s.config_cache_ttl_seconds) == ("EC2", 60)
-    assert (s.retry_base_seconds, s.retry_max_seconds) == (30, 3600)
+    assert (s.retry_base_seconds, s.retry_max_seconds) == (10, 3600)
 
 
 def test_settings_read_every_variable() -> None:

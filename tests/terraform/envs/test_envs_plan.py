@@ -80,6 +80,7 @@ def test_hub_env_plans_hub_and_the_selected_regions(hub_root: Root, tf_tree: Pat
     plan = hub_root.plan(**HUB_VARS, lambda_zip_path=str(tf_tree / "build/adjoin-lambda.zip"))
     counts = module_counts(plan)
     assert set(counts) == {"hub", "region_euw1", "region_euc1"}
+    assert plan.one("module.hub.aws_sqs_queue.this")["delay_seconds"] == 30  # the module's
     assert counts["region_euw1"] == counts["region_euc1"] == 11
     by_sid = {s["Sid"]: s for s in statements(plan.policy("module.hub.aws_sqs_queue_policy.this"))}
     assert sorted(
@@ -161,13 +162,16 @@ def moto_endpoint() -> Iterator[str]:
 def local_plan(root_factory: Any, tf_tree: Path, moto_endpoint: str) -> PlanSummary:
     root = root_factory("envs/local")
     return root.plan(
-        endpoint_url=moto_endpoint, lambda_zip_path=str(tf_tree / "build/adjoin-lambda.zip")
+        endpoint_url=moto_endpoint,
+        lambda_zip_path=str(tf_tree / "build/adjoin-lambda.zip"),
+        powertools_layer_zip_path=str(tf_tree / "build/powertools-layer.zip"),
     )
 
 
 def test_local_env_plans_the_whole_organization(local_plan: PlanSummary) -> None:
     counts = module_counts(local_plan)
     assert counts == {
+        "powertools": 1,  # the Powertools layer, published locally (the emulator has none)
         "hub": 31,
         "hub_euw1": 11,
         "w1_use1": 10,
@@ -181,6 +185,14 @@ def test_local_env_plans_the_whole_organization(local_plan: PlanSummary) -> None
         if values["name"] == "ad-join-spoke"
     }
     assert spoke_roles == {"ad-join-spoke@w1_use1", "ad-join-spoke@w2_use1"}
+
+
+def test_local_env_gives_the_function_its_own_powertools_layer(local_plan: PlanSummary) -> None:
+    layer = local_plan.one("aws_lambda_layer_version.powertools")
+    assert layer["compatible_runtimes"] == ["python3.12"]
+    assert layer["compatible_architectures"] == ["x86_64"]
+    calls = local_plan.raw["configuration"]["root_module"]["module_calls"]["hub"]["expressions"]
+    assert "aws_lambda_layer_version.powertools.arn" in calls["powertools_layer"]["references"]
 
 
 def test_local_env_short_delay_and_disabled_mapping(local_plan: PlanSummary) -> None:

@@ -18,6 +18,7 @@ EXPECTED = yaml.safe_load((Path(__file__).parent / "expected.yaml").read_text())
 FIXTURE = "tests/terraform/hub/fixture"
 ALARM_TOPIC = "arn:aws:sns:us-east-1:123456789012:ad-join-alarms"
 ORG = {"organization_id": "o-abcdefghij", "spoke_regions": ["eu-west-1"]}
+CUSTOM_LAYER = "arn:aws:lambda:us-east-1:123456789012:layer:powertools-python:3"
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,8 @@ def accounts_plan(root: Root, lambda_zip: dict[str, str]) -> PlanSummary:
         },
         vpc_config={"subnet_ids": ["subnet-0123"], "security_group_ids": ["sg-0123"]},
         existing_config_table_name="seed-ad-join-config",
-        queue_delay_seconds=0,
+        queue_delay_seconds=300,  # the seed's blind wait stays possible
+        powertools_layer={"arn": CUSTOM_LAYER},
         **lambda_zip,
     )
 
@@ -176,7 +178,7 @@ def test_queue_policy_admits_bus_rules_spoke_topics_and_lambda(plan: PlanSummary
 def test_no_spoke_topic_statement_without_spoke_regions(accounts_plan: PlanSummary) -> None:
     sids = {s["Sid"] for s in statements(accounts_plan.policy("aws_sqs_queue_policy.this"))}
     assert "SpokeRegionTopics" not in sids
-    assert accounts_plan.one("aws_sqs_queue.this")["delay_seconds"] == 0
+    assert accounts_plan.one("aws_sqs_queue.this")["delay_seconds"] == 300
 
 
 def test_kms_key_policy_services_and_source_conditions(plan: PlanSummary) -> None:
@@ -205,7 +207,7 @@ def test_kms_key_policy_services_and_source_conditions(plan: PlanSummary) -> Non
 def test_lambda_settings_and_environment(plan: PlanSummary) -> None:
     function = plan.one("aws_lambda_function.this")
     expected = EXPECTED["lambda"]
-    for attribute in ("function_name", "runtime", "handler", "timeout"):
+    for attribute in ("function_name", "runtime", "architectures", "layers", "handler", "timeout"):
         assert function[attribute] == expected[attribute], attribute
     assert function["environment"][0]["variables"] == expected["environment"]
     assert function["vpc_config"] == []
@@ -315,6 +317,10 @@ def test_state_table_has_the_reconcilers_index(plan: PlanSummary) -> None:
     assert index["projection_type"] == "ALL"
 
 
+def test_powertools_layer_can_be_another_one(accounts_plan: PlanSummary) -> None:
+    assert accounts_plan.one("aws_lambda_function.this")["layers"] == [CUSTOM_LAYER]
+
+
 def test_ldap_mode_drops_leave_permissions_and_attaches_vpc(accounts_plan: PlanSummary) -> None:
     sids = {s["Sid"] for s in statements(accounts_plan.policy("aws_iam_role_policy.lambda"))}
     assert not sids & {"LeaveDocument", "LeaveOnAdToolsHost", "FindAdToolsHostAndReadCommands"}
@@ -334,9 +340,13 @@ def test_directory_ids_scope_create_computer(root: Root, lambda_zip: dict[str, s
         **ORG,
         directory={"directory_ids": ["d-1234567890"], "default_directory_id": "d-0123456789"},
         join_hub_instances="true",
+        powertools_layer={"enabled": False},
         **lambda_zip,
     )
-    env = plan.one("aws_lambda_function.this")["environment"][0]["variables"]
+    # a zip that bundles Powertools needs no layer
+    function = plan.one("aws_lambda_function.this")
+    assert function["layers"] == []
+    env = function["environment"][0]["variables"]
     assert env["DEFAULT_DIRECTORY_ID"] == "d-0123456789"
     by_sid = {s["Sid"]: s for s in statements(plan.policy("aws_iam_role_policy.lambda"))}
     assert sorted(as_list(by_sid["HubInstancesSendJoinDocuments"]["Resource"])) == [
@@ -423,6 +433,7 @@ INVALID_VARIABLES = {
     "allowed_account_ids": ["1234567890123"],
     "queue_delay_seconds": 901,
     "directory": {"adapter": "kerberos", "computer_name_prefix": "12345"},
+    "powertools_layer": {"arn": "AWSLambdaPowertoolsPythonV3", "version": 0},
 }
 VARIABLE_MESSAGES = [
     "account_id must be a 12-digit AWS account id.",
@@ -430,6 +441,8 @@ VARIABLE_MESSAGES = [
     "queue_delay_seconds must be a whole number between 0 and 900.",
     "directory.adapter must be ds or ldap.",
     "directory.computer_name_prefix must be 1-4 characters of [A-Z0-9], not all digits.",
+    "powertools_layer.arn must be a Lambda layer version ARN",
+    "powertools_layer.version must be a whole number of at least 1.",
 ]
 
 
