@@ -49,6 +49,16 @@ $(CHECKOV_VENV)/.installed: requirements/checkov.txt
 .PHONY: install-checkov
 install-checkov: $(CHECKOV_VENV)/.installed ## Create .venv-checkov (checkov's pins clash with pytest)
 
+# @cloud-copilot/iam-simulate (AGPL-3.0) for the permissions proof (tests/iam): a test-time tool
+# installed from the committed lock file, never vendored nor in the Lambda zip.
+IAM_SIM := tools/iam-sim
+$(IAM_SIM)/node_modules/.installed: $(IAM_SIM)/package.json $(IAM_SIM)/package-lock.json
+	npm ci --prefix $(IAM_SIM) --no-audit --no-fund --loglevel=error
+	@touch $@
+
+.PHONY: install-iam-sim
+install-iam-sim: $(IAM_SIM)/node_modules/.installed ## Install the IAM policy simulator of the permissions proof (npm ci)
+
 .PHONY: deps-ad
 deps-ad: ## Install the Debian packages of the Samba AD harness (root; no-op when present)
 	@missing=$$(for p in $$(grep -v '^#' tools/apt-packages.txt); do \
@@ -108,7 +118,7 @@ test-unit: install ## Unit tests (no terraform, no root)
 	$(PY) -m pytest tests/unit tests/scripts -m 'not root' $(PYTEST_ARGS)
 
 .PHONY: test-tf
-test-tf: install install-checkov ## Terraform plan tests through tftest, and checkov (they build their own zip)
+test-tf: install install-checkov install-iam-sim ## Terraform plan tests (with the permissions proof) through tftest, and checkov
 	$(PY) -m pytest tests/terraform $(PYTEST_ARGS)
 
 .PHONY: test-ad
@@ -116,12 +126,16 @@ test-ad: install deps-ad ## Real AD: Samba DC + Linux join in namespaces, and th
 	$(PY) -m pytest tests/ad tests/scripts/test_linux_distributions.py $(PYTEST_ARGS)
 
 .PHONY: test-e2e
-test-e2e: install package deps-ad ## The whole system applied to the local AWS emulator
+test-e2e: install package deps-ad install-iam-sim ## The whole system applied to the local AWS emulator
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 .PHONY: test
-test: lint install-checkov package deps-ad ## Everything CI runs: lint, then every test (checkov runs as a test)
+test: lint install-checkov install-iam-sim package deps-ad ## Everything CI runs: lint, then every test (checkov runs as a test)
 	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+.PHONY: test-iam
+test-iam: install install-iam-sim ## The permissions proof alone (plans of envs/hub and envs/workload, simulator); prints its figures
+	$(PY) -m pytest tests/iam tests/terraform/envs/test_permission_proof.py $(PYTEST_ARGS)
 
 BENCH_ARGS ?=
 PROFILE ?=

@@ -17,3 +17,11 @@ if TF_MIRROR.is_dir():
     os.environ["TF_CLI_CONFIG_FILE"] = str(REPO_ROOT / "tools" / "terraform.rc")
 os.environ.setdefault("TF_IN_AUTOMATION", "1")
 os.environ.setdefault("CHECKPOINT_DISABLE", "1")
+
+
+def pytest_terminal_summary(terminalreporter: object) -> None:
+    """The permissions proof's figures (tests/iam), when it ran."""
+    from tests.iam import summary
+
+    for line in summary.lines():
+        terminalreporter.write_line(line)  # type: ignore[attr-defined]

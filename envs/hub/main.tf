@@ -13,6 +13,7 @@ module "hub" {
   join_password_parameter    = var.join_password_parameter
   join_hub_instances         = var.join_hub_instances
   existing_config_table_name = var.existing_config_table_name
+  dlq_redrive_principal_arns = var.dlq_redrive_principal_arns
   directory                  = var.directory
   lambda_config              = var.lambda_config
   lambda_zip_path            = var.lambda_zip_path

@@ -36,6 +36,13 @@ variable "directory" {
   nullable = false
 }
 
+variable "dlq_redrive_principal_arns" {
+  description = "Roles of this account allowed to redrive the DLQ into the queue (ad-join dlq redrive); every other sender is denied."
+  type        = list(string)
+  default     = []
+  nullable    = false
+}
+
 variable "existing_config_table_name" {
   description = "Use this existing config table (for example the seed's) instead of creating one."
   type        = string

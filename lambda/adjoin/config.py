@@ -28,6 +28,7 @@ DOMAIN_RE = re.compile(
     r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
 OU_RE = re.compile(r"^[A-Za-z]+=[^\"'\r\n]+$")
+ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::(?P<account>[0-9]{12}):role/[\w+=,.@/-]{1,512}$")
 
 
 class UnknownAccount(PermanentError):
@@ -109,6 +110,14 @@ def parse_account_item(account_id: str, item: dict[str, Any]) -> AccountConfig:
                 ipaddress.IPv4Address(value)
         except ValueError:
             problems.append(f"{key} is not an IPv4 address")
+    role = item["assumeRoleARN"].strip()
+    if role:
+        match = ROLE_ARN_RE.fullmatch(role)
+        if match is None:
+            problems.append("assumeRoleARN is not an IAM role ARN")
+        elif match["account"] != account_id:
+            # the role must be the account's own: another account's role would act there
+            problems.append(f"assumeRoleARN names account {match['account']}, not {account_id}")
     ou = _optional(item, "computerOU")
     if ou is not None and not OU_RE.fullmatch(ou):
         problems.append("computerOU is not a distinguished name")

@@ -229,7 +229,8 @@ class Engine:
     def _role_arn(self, config: AccountConfig) -> str:
         return (
             config.assume_role_arn
-            or f"arn:aws:iam::{config.account_id}:role/{self.settings.spoke_role_name}"
+            or f"arn:{self.settings.partition}:iam::{config.account_id}:role/"
+            f"{self.settings.spoke_role_name}"
         )
 
     def _client(self, service: str, config: AccountConfig, region: str) -> Any:

@@ -12,6 +12,7 @@ from adjoin.naming import is_account_id, validate_prefix
 JOIN_ADAPTERS = ("ds", "ldap")
 LEAVE_ADAPTERS = ("ldap", "ad_tools_host", "none")
 _TAG_RE = re.compile(r"^[^=]{1,128}=.{0,256}$")
+_PARTITION_RE = re.compile(r"^aws(-[a-z]+)*$")
 _DIRECTORY_ID_RE = re.compile(r"^d-[0-9a-f]{10}$")
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
@@ -45,6 +46,7 @@ class Settings:
     #: short, so an instance whose SSM agent is not online yet is tried again within seconds
     retry_base_seconds: int = 10
     retry_max_seconds: int = 3600
+    partition: str = "aws"
     #: every Region the hub serves, its own first (the reconciler's fan-out); () = the directory's
     served_regions: tuple[str, ...] = ()
     reconcile_grace_seconds: int = 3600
@@ -111,6 +113,7 @@ class Settings:
             leave_adapter=optional("leave_adapter"),
             default_directory_id=optional("default_directory_id"),
             computer_name_prefix=optional("computer_name_prefix"),
+            partition=optional("partition"),
             config_cache_ttl_seconds=integer("config_cache_ttl_seconds", 0, 86400),
             retry_base_seconds=integer("retry_base_seconds", 1, 900),
             retry_max_seconds=integer("retry_max_seconds", 1, 14 * 86400),
@@ -132,6 +135,10 @@ class Settings:
         if settings.leave_adapter not in LEAVE_ADAPTERS:
             problems.append(
                 f"LEAVE_ADAPTER must be one of {LEAVE_ADAPTERS}, got {settings.leave_adapter!r}"
+            )
+        if not _PARTITION_RE.fullmatch(settings.partition):
+            problems.append(
+                f"PARTITION must be an AWS partition (aws, aws-cn, ...), got {settings.partition!r}"
             )
         if settings.default_directory_id and not _DIRECTORY_ID_RE.fullmatch(
             settings.default_directory_id

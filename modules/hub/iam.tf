@@ -1,5 +1,8 @@
 # The Lambda's execution role: least privilege, every statement scoped to this module's resources.
 
+# Lambda's page gives the trust policy without naming a context key of the AssumeRole it makes
+# (https://docs.aws.amazon.com/lambda/latest/dg/lambda-intro-execution-role.html): the IfExists
+# form admits it and still refuses another account's source when one is sent.
 data "aws_iam_policy_document" "lambda_trust" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -8,7 +11,7 @@ data "aws_iam_policy_document" "lambda_trust" {
       identifiers = ["lambda.amazonaws.com"]
     }
     condition {
-      test     = "StringEquals"
+      test     = "StringEqualsIfExists"
       variable = "aws:SourceAccount"
       values   = [var.account_id]
     }
@@ -29,19 +32,31 @@ data "aws_iam_policy_document" "lambda" {
     resources = ["${local.log_group_arn}:*"]
   }
 
+  # The spoke role in the organization's accounts (aws:ResourceOrgID) or in the listed accounts
+  # only: a role of that name in any other account is not assumed, whatever it trusts.
   statement {
     sid       = "AssumeSpokeRoles"
     actions   = ["sts:AssumeRole"]
     resources = ["arn:${local.partition}:iam::*:role/${local.spoke_role_name}"]
+    condition {
+      test     = "StringEquals"
+      variable = var.organization_id != null ? "aws:ResourceOrgID" : "aws:ResourceAccount"
+      values   = var.organization_id != null ? [var.organization_id] : var.allowed_account_ids
+    }
   }
 
+  # The config table is the operators': the Lambda only reads it.
   statement {
-    sid = "Tables"
-    actions = [
-      "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
-      "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-    ]
-    resources = [local.config_table_arn, local.state_table_arn]
+    sid       = "ConfigTableRead"
+    actions   = ["dynamodb:GetItem"]
+    resources = [local.config_table_arn]
+  }
+
+  # TransactWriteItems is authorized as the UpdateItem of each item.
+  statement {
+    sid       = "StateTable"
+    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    resources = [local.state_table_arn]
   }
 
   statement {
@@ -76,10 +91,14 @@ data "aws_iam_policy_document" "lambda" {
     resources = [local.dlq_arn]
   }
 
-  statement {
-    sid       = "JoinPassword"
-    actions   = local.join_password_is_param ? ["ssm:GetParameter"] : ["secretsmanager:GetSecretValue"]
-    resources = [local.join_password_is_param ? local.join_password_arn : "${local.join_password_arn}*"]
+  # Only the ldap adapter reads the join password (the AD tools host reads it itself).
+  dynamic "statement" {
+    for_each = local.reads_join_password ? [1] : []
+    content {
+      sid       = "JoinPassword"
+      actions   = local.join_password_is_param ? ["ssm:GetParameter"] : ["secretsmanager:GetSecretValue"]
+      resources = [local.join_password_is_param ? local.join_password_arn : "${local.join_password_arn}*"]
+    }
   }
 
   dynamic "statement" {
@@ -126,9 +145,9 @@ data "aws_iam_policy_document" "lambda" {
   dynamic "statement" {
     for_each = local.create_leave_document ? [1] : []
     content {
-      # Describe and command-status calls support no resource-level permissions.
-      sid       = "FindAdToolsHostAndReadCommands"
-      actions   = ["ec2:DescribeInstances", "ssm:GetCommandInvocation", "ssm:ListCommandInvocations"]
+      # DescribeInstances supports no resource-level permissions.
+      sid       = "FindAdToolsHost"
+      actions   = ["ec2:DescribeInstances"]
       resources = ["*"]
     }
   }
@@ -138,7 +157,7 @@ data "aws_iam_policy_document" "lambda" {
     for_each = var.join_hub_instances ? [1] : []
     content {
       sid       = "HubInstancesDescribe"
-      actions   = ["ec2:DescribeInstances", "ssm:DescribeInstanceInformation", "ssm:ListCommandInvocations", "ssm:GetCommandInvocation"]
+      actions   = ["ec2:DescribeInstances", "ssm:DescribeInstanceInformation"]
       resources = ["*"]
     }
   }
@@ -195,8 +214,9 @@ resource "aws_iam_role_policy" "lambda" {
 # above is fully known at plan time.
 data "aws_iam_policy_document" "lambda_kms" {
   statement {
+    # Decrypt: the queue's messages, the SecureString or secret; GenerateDataKey: DLQ sends.
     sid       = "HubKey"
-    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [aws_kms_key.this.arn]
   }
 }

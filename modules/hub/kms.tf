@@ -34,7 +34,7 @@ data "aws_iam_policy_document" "kms" {
 
   statement {
     sid       = "LambdaUse"
-    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:DescribeKey"]
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = ["*"]
     principals {
       type        = "AWS"
@@ -42,16 +42,22 @@ data "aws_iam_policy_document" "kms" {
     }
   }
 
+  # Service principals delivering to the encrypted queue and topic. SQS's and SNS's pages give
+  # these statements without conditions and name no context key of the KMS call
+  # (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html,
+  # https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html): a condition that needs
+  # aws:SourceAccount or aws:SourceArn would refuse every delivery. The IfExists form still
+  # refuses another account's source whenever AWS does send one.
   statement {
     sid       = "EventBridgeToQueue"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = ["*"]
     principals {
       type        = "Service"
       identifiers = ["events.amazonaws.com"]
     }
     condition {
-      test     = "StringEquals"
+      test     = "StringEqualsIfExists"
       variable = "aws:SourceAccount"
       values   = [var.account_id]
     }
@@ -62,14 +68,14 @@ data "aws_iam_policy_document" "kms" {
     for_each = length(local.spoke_topic_arns) > 0 ? [1] : []
     content {
       sid       = "SpokeTopicsToQueue"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
       resources = ["*"]
       principals {
         type        = "Service"
-        identifiers = ["sns.amazonaws.com"]
+        identifiers = local.spoke_topic_principals
       }
       condition {
-        test     = "ArnEquals"
+        test     = "ArnEqualsIfExists"
         variable = "aws:SourceArn"
         values   = local.spoke_topic_arns
       }
@@ -78,14 +84,14 @@ data "aws_iam_policy_document" "kms" {
 
   statement {
     sid       = "CloudWatchAlarmsToTopic"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = ["*"]
     principals {
       type        = "Service"
       identifiers = ["cloudwatch.amazonaws.com"]
     }
     condition {
-      test     = "StringEquals"
+      test     = "StringEqualsIfExists"
       variable = "aws:SourceAccount"
       values   = [var.account_id]
     }

@@ -72,6 +72,7 @@ resource "aws_lambda_function" "this" {
       POWERTOOLS_SERVICE_NAME        = var.name_prefix
       POWERTOOLS_METRICS_NAMESPACE   = var.lambda_config.powertools_metrics_namespace
       LOG_LEVEL                      = var.lambda_config.log_level
+      PARTITION                      = local.partition
       },
       # only when set: the directory of config items without directoryId
       var.directory.default_directory_id == null ? {} : { DEFAULT_DIRECTORY_ID = var.directory.default_directory_id },
@@ -91,6 +92,13 @@ resource "aws_lambda_function" "this" {
   }
 
   tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = local.directory_region == local.region
+      error_message = "directory.region (${local.directory_region}) must be the hub's own Region (${local.region}) or null: the join password, the CA certificate parameters and the leave document live in the hub's Region. Deploy modules/hub in the directory's Region."
+    }
+  }
 
   depends_on = [
     aws_cloudwatch_log_group.lambda,

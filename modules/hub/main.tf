@@ -51,4 +51,27 @@ locals {
   )
 
   alarm_actions = concat(var.alarms.create_sns_topic ? [local.alarm_topic_arn] : [], var.alarms.actions)
+
+  # The Lambda reads the join password only for the ldap adapter (join or leave); a CA
+  # certificate parameter means some account uses ldap through its config item.
+  reads_join_password = (
+    var.directory.adapter == "ldap" || var.directory.leave_adapter == "ldap"
+    || length(var.directory.ldap_ca_cert_parameters) > 0
+  )
+
+  # SNS delivers across Regions with its global principal, except from or to an opt-in Region,
+  # where the policy must name sns.<opt-in Region>.amazonaws.com (the opt-in Regions of
+  # https://docs.aws.amazon.com/sns/latest/dg/sns-cross-region-delivery.html).
+  sns_opt_in_regions = [
+    "af-south-1", "ap-east-1", "ap-south-2", "ap-southeast-3", "ap-southeast-4", "ap-northeast-3",
+    "eu-south-1", "eu-south-2", "eu-central-2", "il-central-1", "me-south-1", "me-central-1",
+  ]
+  spoke_topic_principals = sort(distinct(concat(
+    ["sns.${local.dns_sfx}"],
+    [for r in var.spoke_regions : "sns.${r}.${local.dns_sfx}" if contains(local.sns_opt_in_regions, r)],
+    contains(local.sns_opt_in_regions, local.region) ? ["sns.${local.region}.${local.dns_sfx}"] : [],
+  )))
+
+  # Who may send to the domain-join queue: the hub bus rules and the spoke-region topics.
+  queue_sources = concat(module.event_bus.rule_arns, local.spoke_topic_arns)
 }

@@ -45,7 +45,7 @@ data "aws_iam_policy_document" "queue" {
       resources = [local.queue_arn]
       principals {
         type        = "Service"
-        identifiers = ["sns.amazonaws.com"]
+        identifiers = local.spoke_topic_principals
       }
       condition {
         test     = "ArnEquals"
@@ -65,6 +65,7 @@ data "aws_iam_policy_document" "queue" {
     }
   }
 
+  # The reconciler (adjoin.reconciler) queues its tasks and the EC2 events it found missing.
   statement {
     sid       = "LambdaReconcileWork"
     actions   = ["sqs:SendMessage"]
@@ -72,6 +73,31 @@ data "aws_iam_policy_document" "queue" {
     principals {
       type        = "AWS"
       identifiers = [local.lambda_role_arn]
+    }
+  }
+
+  # No forged events, not even from this account's own principals: a message must come from one
+  # of our rules or topics (aws:SourceArn), from the Lambda's role (the reconciler's work), or
+  # from a principal listed to redrive the DLQ (StartMessageMoveTask sends to this queue with the
+  # caller's permissions).
+  statement {
+    sid       = "OnlyOurRulesAndTopics"
+    effect    = "Deny"
+    actions   = ["sqs:SendMessage"]
+    resources = [local.queue_arn]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "ArnNotEquals"
+      variable = "aws:SourceArn"
+      values   = local.queue_sources
+    }
+    condition {
+      test     = "ArnNotEquals"
+      variable = "aws:PrincipalArn"
+      values   = concat([local.lambda_role_arn], var.dlq_redrive_principal_arns)
     }
   }
 }

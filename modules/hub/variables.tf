@@ -50,6 +50,10 @@ variable "directory" {
     error_message = "directory.adapter must be ds or ldap."
   }
   validation {
+    condition     = var.directory.adapter != "ds" || length(var.directory.directory_ids) > 0 || var.directory.default_directory_id != null
+    error_message = "directory.adapter = \"ds\" needs directory.directory_ids or directory.default_directory_id: the Lambda may call Directory Service CreateComputer only on those directories, so every join would be AccessDenied."
+  }
+  validation {
     condition     = contains(["ldap", "ad_tools_host", "none"], var.directory.leave_adapter)
     error_message = "directory.leave_adapter must be ldap, ad_tools_host or none."
   }
@@ -68,6 +72,18 @@ variable "directory" {
   validation {
     condition     = can(regex("^[A-Z0-9]{1,4}$", var.directory.computer_name_prefix)) && !can(regex("^[0-9]+$", var.directory.computer_name_prefix))
     error_message = "directory.computer_name_prefix must be 1-4 characters of [A-Z0-9], not all digits."
+  }
+}
+
+variable "dlq_redrive_principal_arns" {
+  description = "IAM role ARNs (in this account) allowed to redrive the dead-letter queue into the domain-join queue (`ad-join dlq redrive`, or SQS StartMessageMoveTask, which sends with the caller's permissions). Every other sender without one of the module's rules or topics as source is denied."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for arn in var.dlq_redrive_principal_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", arn))])
+    error_message = "dlq_redrive_principal_arns must hold IAM role ARNs."
   }
 }
 

@@ -23,14 +23,9 @@ resource "aws_iam_role" "spoke" {
 
 data "aws_iam_policy_document" "spoke" {
   statement {
-    # Describe and command-status calls support no resource-level permissions.
-    sid = "Describe"
-    actions = [
-      "ec2:DescribeInstances",
-      "ssm:DescribeInstanceInformation",
-      "ssm:ListCommandInvocations",
-      "ssm:GetCommandInvocation",
-    ]
+    # Describe calls support no resource-level permissions.
+    sid       = "Describe"
+    actions   = ["ec2:DescribeInstances", "ssm:DescribeInstanceInformation"]
     resources = ["*"]
   }
 

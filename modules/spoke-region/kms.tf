@@ -28,16 +28,21 @@ data "aws_iam_policy_document" "kms" {
     }
   }
 
+  # EventBridge publishing to the encrypted topic. SNS's page gives this statement without a
+  # condition and names no context key of the KMS call
+  # (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html): aws:SourceAccount is
+  # not sent, so only the IfExists form lets the events through (and still refuses another
+  # account's source when one is sent).
   statement {
     sid       = "EventBridgeToTopic"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = ["*"]
     principals {
       type        = "Service"
       identifiers = ["events.amazonaws.com"]
     }
     condition {
-      test     = "StringEquals"
+      test     = "StringEqualsIfExists"
       variable = "aws:SourceAccount"
       values   = [var.account_id]
     }

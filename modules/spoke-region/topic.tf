@@ -30,6 +30,23 @@ data "aws_iam_policy_document" "topic" {
       values   = module.event_bus.rule_arns
     }
   }
+
+  # No forged events, not even from this account's own principals.
+  statement {
+    sid       = "OnlyOurRules"
+    effect    = "Deny"
+    actions   = ["sns:Publish"]
+    resources = [local.topic_arn]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "ArnNotEquals"
+      variable = "aws:SourceArn"
+      values   = module.event_bus.rule_arns
+    }
+  }
 }
 
 resource "aws_sns_topic_policy" "this" {

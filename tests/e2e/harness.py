@@ -356,6 +356,7 @@ class LambdaRuntime:
         self.workdir = workdir
         self.region = region
         self.log_file = workdir / "lambda.log"
+        self.requests_file = workdir / "aws-requests.jsonl"
         self.code_dir = workdir / "task"
         self.config: dict[str, Any] = {}
         self._process: subprocess.Popen[str] | None = None
@@ -369,9 +370,10 @@ class LambdaRuntime:
         with zipfile.ZipFile(self.zip_path) as archive:
             archive.extractall(self.code_dir)
         layers = self._extract_layers(lam)
-        creds = self.aws.client("sts").assume_role(
+        assumed = self.aws.client("sts").assume_role(
             RoleArn=self.config["Role"], RoleSessionName=self.function_name
-        )["Credentials"]
+        )
+        creds = assumed["Credentials"]
         env = {k: v for k, v in clean_aws_env().items() if k not in ("PYTHONPATH",)}
         env.update(self.config.get("Environment", {}).get("Variables", {}))
         env.update(
@@ -384,6 +386,9 @@ class LambdaRuntime:
             AWS_LAMBDA_FUNCTION_NAME=self.function_name,
             AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(self.config.get("MemorySize", 128)),
             PYTHONUNBUFFERED="1",
+            # every AWS request the function makes, for the permissions proof (tests/iam)
+            ADJOIN_IAM_RECORD=str(self.requests_file),
+            ADJOIN_IAM_PRINCIPAL=assumed["AssumedRoleUser"]["Arn"],
         )
         read_fd, write_fd = os.pipe()
         log = self.log_file.open("a", encoding="utf-8")

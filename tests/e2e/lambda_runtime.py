@@ -23,6 +23,7 @@ import sys
 import time
 import traceback
 import uuid
+from pathlib import Path
 from typing import Any
 
 
@@ -53,6 +54,11 @@ def main() -> None:
     if args.layer_dir:
         sys.path.insert(0, os.path.join(args.layer_dir, "python"))
     sys.path.insert(0, args.code_dir)
+    if os.environ.get("ADJOIN_IAM_RECORD"):  # the permissions proof records every AWS request
+        sys.path.append(str(Path(__file__).resolve().parents[2]))
+        from tests.iam.recorder import install_from_env
+
+        install_from_env()
     os.chdir(args.code_dir)
     module_name, _, function_name = args.handler.rpartition(".")
     handler = getattr(importlib.import_module(module_name), function_name)

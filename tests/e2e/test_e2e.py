@@ -297,6 +297,34 @@ def test_join_password_appears_nowhere(world: World) -> None:
     assert stored["Type"] == "SecureString"
 
 
+def test_every_request_and_delivery_is_allowed_by_the_applied_policies(world: World) -> None:
+    """The permissions proof on the applied system: every AWS request the Lambda made during
+    the scenario (recorded in its runtime), every delivery on the event path and the requests
+    that must fail, against the policies in the state (tests/iam)."""
+    from tests.iam import applied, simulator, summary
+
+    scenario = world.scenario
+    tags = {
+        i.instance_id: ({"adGroupName": i.group} if i.group else {}) for i in scenario.instances
+    }
+    tags[scenario.tools_host] = {"adToolsHost": "true"}
+    password = f"arn:aws:ssm:{HUB_REGION}:{HUB_ACCOUNT}:parameter/" + world.env.outputs[
+        "join_password_parameter_name"
+    ].lstrip("/")
+    verdicts = applied.prove(
+        world.show_json,
+        scenario.runtime.requests_file,
+        instance_tags=tags,
+        secure={password: world.env.outputs["kms_key_arn"]},
+    )
+    summary.add("e2e", **verdicts)
+    operations = {v.case.operation for v in verdicts["requests"]}
+    assert {"ssm:SendCommand", "ds:CreateComputer", "sts:AssumeRole"} <= operations
+    assert len(verdicts["denials"]) >= 20
+    bad = simulator.failures([v for kind in verdicts.values() for v in kind])
+    assert not bad, "\n".join(bad)
+
+
 def test_destroy_removes_every_resource(world: World) -> None:
     env = world.env
     assert env.terraform is not None and env.aws is not None

@@ -258,7 +258,7 @@ def make_world(accounts: tuple[str, ...] = (HUB, SPOKE_A, SPOKE_B)) -> World:
     )
     sqs = boto3.client("sqs", region_name=HUB_REGION)
     dlq = sqs.create_queue(QueueName="ad-join-dlq")["QueueUrl"]
-    queue = sqs.create_queue(QueueName="ad-join")["QueueUrl"]
+    queue = sqs.create_queue(QueueName="ad-join-queue")["QueueUrl"]  # the hub module's name
     boto3.client("ssm", region_name=HUB_REGION).put_parameter(
         Name=JOIN_PW_PARAM, Value=JOIN_PASSWORD, Type="SecureString"
     )

@@ -42,6 +42,20 @@ data "aws_iam_policy_document" "bus" {
         values   = [condition.value]
       }
     }
+
+    # Only the two kinds of events the rules match
+    # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-conditions.html). Both
+    # keys are multivalued (one value per entry of PutEvents): every entry must be ours.
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "events:source"
+      values   = module.event_patterns.sources
+    }
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "events:detail-type"
+      values   = module.event_patterns.detail_types
+    }
   }
 }
 

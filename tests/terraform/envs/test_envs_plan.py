@@ -67,26 +67,34 @@ def workload_root(root_factory: Any, tf_tree: Path) -> Root:
     return root_factory("envs/workload")
 
 
+# Also the permissions proof's hub (test_permission_proof.py): one plan serves both.
 HUB_VARS = {
     "account_id": "123456789012",
     "region": "us-east-1",
     "organization_id": "o-abcdefghij",
-    "spoke_regions": ["eu-west-1", "eu-central-1"],
+    "spoke_regions": ["eu-west-1", "ap-southeast-2"],
     "join_password_parameter": "/ad-join/join-password",
+    "directory": {
+        "adapter": "ds",
+        "leave_adapter": "ad_tools_host",
+        "directory_ids": ["d-1234567890"],
+        "ldap_ca_cert_parameters": ["/ad-join/ldap-ca-cert"],
+    },
 }
+WORKLOAD_REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
 
 
 def test_hub_env_plans_hub_and_the_selected_regions(hub_root: Root, tf_tree: Path) -> None:
     plan = hub_root.plan(**HUB_VARS, lambda_zip_path=str(tf_tree / "build/adjoin-lambda.zip"))
     counts = module_counts(plan)
-    assert set(counts) == {"hub", "region_euw1", "region_euc1"}
+    assert set(counts) == {"hub", "region_euw1", "region_apse2"}
     assert plan.one("module.hub.aws_sqs_queue.this")["delay_seconds"] == 30  # the module's
-    assert counts["region_euw1"] == counts["region_euc1"] == 11
+    assert counts["region_euw1"] == counts["region_apse2"] == 11
     by_sid = {s["Sid"]: s for s in statements(plan.policy("module.hub.aws_sqs_queue_policy.this"))}
     assert sorted(
         as_list(by_sid["SpokeRegionTopics"]["Condition"]["ArnEquals"]["aws:SourceArn"])
     ) == [
-        "arn:aws:sns:eu-central-1:123456789012:ad-join-events",
+        "arn:aws:sns:ap-southeast-2:123456789012:ad-join-events",
         "arn:aws:sns:eu-west-1:123456789012:ad-join-events",
     ]
     # Each Region's subscription targets the hub queue (its ARN is known after apply).
@@ -95,7 +103,7 @@ def test_hub_env_plans_hub_and_the_selected_regions(hub_root: Root, tf_tree: Pat
     for address in subscriptions:
         assert plan.unknown[address]["endpoint"] is True
     calls = plan.raw["configuration"]["root_module"]["module_calls"]
-    for call in ("region_euw1", "region_euc1"):
+    for call in ("region_euw1", "region_apse2"):
         assert "module.hub.queue_arn" in calls[call]["expressions"]["hub_queue_arn"]["references"]
 
 
@@ -122,7 +130,7 @@ def test_workload_env_plans_every_region_and_the_role_once(workload_root: Root) 
         account_id="111111111111",
         hub_account_id="123456789012",
         region="us-east-1",
-        regions=["us-east-1", "eu-west-1", "ap-southeast-2"],
+        regions=WORKLOAD_REGIONS,
     )
     counts = module_counts(plan)
     # us-east-1 is the home Region: listing it again adds nothing.
@@ -164,6 +172,7 @@ def local_plan(root_factory: Any, tf_tree: Path, moto_endpoint: str) -> PlanSumm
     return root.plan(
         endpoint_url=moto_endpoint,
         lambda_zip_path=str(tf_tree / "build/adjoin-lambda.zip"),
+        directory={"directory_ids": ["d-1234567890"]},
         powertools_layer_zip_path=str(tf_tree / "build/powertools-layer.zip"),
     )
 

@@ -18,6 +18,16 @@ EXPECTED = yaml.safe_load((Path(__file__).parent / "expected.yaml").read_text())
 FIXTURE = "tests/terraform/hub/fixture"
 ALARM_TOPIC = "arn:aws:sns:us-east-1:123456789012:ad-join-alarms"
 ORG = {"organization_id": "o-abcdefghij", "spoke_regions": ["eu-west-1"]}
+# issue 9, defect 6: the buses admit only the two kinds of events the rules match
+EVENT_KINDS = {
+    "ForAllValues:StringEquals": {
+        "events:source": ["aws.ec2", "aws.ssm"],
+        "events:detail-type": [
+            "EC2 Instance State-change Notification",
+            "EC2 Command Invocation Status-change Notification",
+        ],
+    }
+}
 CUSTOM_LAYER = "arn:aws:lambda:us-east-1:123456789012:layer:powertools-python:3"
 
 
@@ -114,19 +124,29 @@ def test_tables(plan: PlanSummary, accounts_plan: PlanSummary) -> None:
     assert existing == {"ad-join-state"}
     env = accounts_plan.one("aws_lambda_function.this")["environment"][0]["variables"]
     assert env["CONFIG_TABLE_NAME"] == "seed-ad-join-config"
-    policy = accounts_plan.policy("aws_iam_role_policy.lambda")
-    tables_statement = next(s for s in statements(policy) if s.get("Sid") == "Tables")
-    assert as_list(tables_statement["Resource"]) == [
-        "arn:aws:dynamodb:us-east-1:123456789012:table/seed-ad-join-config",
-        "arn:aws:dynamodb:us-east-1:123456789012:table/ad-join-state",
+    by_sid = {s["Sid"]: s for s in statements(accounts_plan.policy("aws_iam_role_policy.lambda"))}
+    # issue 9, defect 7: the config table is read-only; the state table takes updates only
+    assert by_sid["ConfigTableRead"]["Action"] == "dynamodb:GetItem"
+    assert by_sid["ConfigTableRead"]["Resource"] == (
+        "arn:aws:dynamodb:us-east-1:123456789012:table/seed-ad-join-config"
+    )
+    assert sorted(as_list(by_sid["StateTable"]["Action"])) == [
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
     ]
+    assert by_sid["StateTable"]["Resource"] == (
+        "arn:aws:dynamodb:us-east-1:123456789012:table/ad-join-state"
+    )
 
 
 def test_bus_policy_admits_only_the_organization(plan: PlanSummary) -> None:
     (statement,) = statements(plan.policy("aws_cloudwatch_event_bus_policy.this"))
     assert statement["Action"] == "events:PutEvents"
     assert statement["Principal"] == {"AWS": "*"}
-    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}}
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"},
+        **EVENT_KINDS,
+    }
     assert statement["Resource"] == "arn:aws:events:us-east-1:123456789012:event-bus/ad-join-bus"
 
 
@@ -136,7 +156,7 @@ def test_bus_policy_admits_only_the_listed_accounts(accounts_plan: PlanSummary) 
         "arn:aws:iam::111111111111:root",
         "arn:aws:iam::222222222222:root",
     ]
-    assert "Condition" not in statement
+    assert statement["Condition"] == EVENT_KINDS
 
 
 def test_rules_match_ec2_states_and_join_documents(plan: PlanSummary) -> None:
@@ -156,7 +176,21 @@ def test_rules_match_ec2_states_and_join_documents(plan: PlanSummary) -> None:
 
 def test_queue_policy_admits_bus_rules_spoke_topics_and_lambda(plan: PlanSummary) -> None:
     by_sid = {s["Sid"]: s for s in statements(plan.policy("aws_sqs_queue_policy.this"))}
-    assert set(by_sid) == {"HubBusRules", "SpokeRegionTopics", "Lambda", "LambdaReconcileWork"}
+    assert set(by_sid) == {
+        "HubBusRules", "SpokeRegionTopics", "Lambda", "LambdaReconcileWork",
+        "OnlyOurRulesAndTopics",
+    }  # fmt: skip
+    # issue 9, defect 6: a sender without one of our rules or topics as source is denied
+    deny = by_sid["OnlyOurRulesAndTopics"]
+    assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "sqs:SendMessage")
+    rules = as_list(by_sid["HubBusRules"]["Condition"]["ArnEquals"]["aws:SourceArn"])
+    assert sorted(as_list(deny["Condition"]["ArnNotEquals"]["aws:SourceArn"])) == sorted(
+        [*rules, "arn:aws:sns:eu-west-1:123456789012:ad-join-events"]
+    )
+    # ... but for the Lambda's role itself: the reconciler's tasks and EC2 events
+    assert deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == (
+        "arn:aws:iam::123456789012:role/ad-join-lambda"
+    )
     assert by_sid["HubBusRules"]["Principal"] == {"Service": "events.amazonaws.com"}
     assert sorted(as_list(by_sid["HubBusRules"]["Condition"]["ArnEquals"]["aws:SourceArn"])) == [
         "arn:aws:events:us-east-1:123456789012:rule/ad-join-bus/ad-join-ec2-state",
@@ -188,9 +222,11 @@ def test_kms_key_policy_services_and_source_conditions(plan: PlanSummary) -> Non
         "AWS": "arn:aws:iam::123456789012:role/ad-join-lambda"
     }
     assert by_sid["SpokeTopicsToQueue"]["Principal"] == {"Service": "sns.amazonaws.com"}
+    # issue 9, defect 1: SQS's and SNS's pages name no aws:Source* key on these KMS calls
     assert by_sid["SpokeTopicsToQueue"]["Condition"] == {
-        "ArnEquals": {"aws:SourceArn": "arn:aws:sns:eu-west-1:123456789012:ad-join-events"}
+        "ArnEqualsIfExists": {"aws:SourceArn": "arn:aws:sns:eu-west-1:123456789012:ad-join-events"}
     }
+    assert sorted(as_list(by_sid["LambdaUse"]["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
     assert by_sid["CloudWatchLogs"]["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
     log_group = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/ad-join"
     assert by_sid["CloudWatchLogs"]["Condition"]["ArnEquals"] == {
@@ -201,7 +237,9 @@ def test_kms_key_policy_services_and_source_conditions(plan: PlanSummary) -> Non
         for arn in as_list(principal.get("AWS", [])):
             assert ":123456789012:" in arn, f"key policy admits another account: {arn}"
     for sid in ("EventBridgeToQueue", "CloudWatchAlarmsToTopic"):
-        assert by_sid[sid]["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+        assert by_sid[sid]["Condition"] == {
+            "StringEqualsIfExists": {"aws:SourceAccount": "123456789012"}
+        }
 
 
 def test_lambda_settings_and_environment(plan: PlanSummary) -> None:
@@ -229,16 +267,17 @@ def test_event_source_mapping(plan: PlanSummary) -> None:
 
 def test_lambda_policy_is_least_privilege(plan: PlanSummary) -> None:
     by_sid = {s["Sid"]: s for s in statements(plan.policy("aws_iam_role_policy.lambda"))}
+    # issue 9, defect 5: only the organization's accounts
     assert by_sid["AssumeSpokeRoles"] == {
         "Sid": "AssumeSpokeRoles",
         "Effect": "Allow",
         "Action": "sts:AssumeRole",
         "Resource": "arn:aws:iam::*:role/ad-join-spoke",
+        "Condition": {"StringEquals": {"aws:ResourceOrgID": "o-abcdefghij"}},
     }
-    assert by_sid["JoinPassword"]["Action"] == "ssm:GetParameter"
-    assert by_sid["JoinPassword"]["Resource"] == (
-        "arn:aws:ssm:us-east-1:123456789012:parameter/ad-join/join-password"
-    )
+    # issue 9, defect 7: ds and the AD tools host never read the join password
+    assert "JoinPassword" not in by_sid
+    assert sorted(as_list(by_sid["FindAdToolsHost"]["Action"])) == ["ec2:DescribeInstances"]
     assert (
         by_sid["LeaveDocument"]["Resource"]
         == "arn:aws:ssm:us-east-1:123456789012:document/ad-join-leave"
@@ -246,7 +285,6 @@ def test_lambda_policy_is_least_privilege(plan: PlanSummary) -> None:
     assert by_sid["LeaveOnAdToolsHost"]["Condition"] == {
         "StringEquals": {"ssm:resourceTag/adToolsHost": "true"}
     }
-    assert "DirectoryServiceCreateComputer" not in by_sid  # no directory ids configured
     assert not any(sid.startswith("HubInstances") for sid in by_sid)  # join_hub_instances off
     assert sorted(as_list(by_sid["Queue"]["Resource"])) == [
         "arn:aws:sqs:us-east-1:123456789012:ad-join-queue"
@@ -323,8 +361,16 @@ def test_powertools_layer_can_be_another_one(accounts_plan: PlanSummary) -> None
 
 def test_ldap_mode_drops_leave_permissions_and_attaches_vpc(accounts_plan: PlanSummary) -> None:
     sids = {s["Sid"] for s in statements(accounts_plan.policy("aws_iam_role_policy.lambda"))}
-    assert not sids & {"LeaveDocument", "LeaveOnAdToolsHost", "FindAdToolsHostAndReadCommands"}
+    assert not sids & {"LeaveDocument", "LeaveOnAdToolsHost", "FindAdToolsHost"}
     policy = accounts_plan.policy("aws_iam_role_policy.lambda")
+    by_sid = {s["Sid"]: s for s in statements(policy)}
+    assert by_sid["JoinPassword"]["Action"] == "ssm:GetParameter"  # ldap reads it
+    assert by_sid["JoinPassword"]["Resource"] == (
+        "arn:aws:ssm:us-east-1:123456789012:parameter/ad-join/join-password"
+    )
+    assert by_sid["AssumeSpokeRoles"]["Condition"] == {
+        "StringEquals": {"aws:ResourceAccount": ["111111111111", "222222222222"]}
+    }
     ca = next(s for s in statements(policy) if s["Sid"] == "LdapCaCertificates")
     assert ca["Action"] == "ssm:GetParameter"
     assert ca["Resource"] == "arn:aws:ssm:us-east-1:123456789012:parameter/ad-join/dc-ca"
@@ -392,7 +438,7 @@ def test_no_policy_allows_everything_on_everything(
 def test_lambda_trust_is_the_lambda_service_in_this_account(plan: PlanSummary) -> None:
     (statement,) = statements(plan.policy("aws_iam_role.lambda", "assume_role_policy"))
     assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
-    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    assert statement["Condition"] == {"StringEqualsIfExists": {"aws:SourceAccount": "123456789012"}}
 
 
 def test_alarms(plan: PlanSummary) -> None:
@@ -476,3 +522,47 @@ def test_exactly_one_admission_mode(
 ) -> None:
     error = root.plan_error(**variables, **lambda_zip)
     assert "Set exactly one of organization_id and allowed_account_ids" in error
+
+
+# issue 9, defects 2 to 4: plans that would fail on AWS are refused, opt-in Regions handled.
+
+
+def test_ds_without_directory_ids_is_refused(root: Root, lambda_zip: dict[str, str]) -> None:
+    error = root.plan_error(**ORG, directory={"adapter": "ds"}, **lambda_zip)
+    assert 'directory.adapter = "ds" needs directory.directory_ids' in error
+
+
+def test_a_directory_region_other_than_the_hub_s_is_refused(
+    root: Root, lambda_zip: dict[str, str]
+) -> None:
+    directory = {"directory_ids": ["d-1234567890"], "region": "eu-west-1"}
+    error = root.plan_error(**ORG, directory=directory, **lambda_zip)
+    assert "directory.region (eu-west-1) must be the hub's own Region (us-east-1) or null" in error
+
+
+def test_an_opt_in_spoke_region_gets_sns_s_regional_principal(
+    root: Root, lambda_zip: dict[str, str]
+) -> None:
+    from tests.iam import cases, simulator
+
+    plan = root.plan(
+        organization_id="o-abcdefghij", spoke_regions=["eu-south-1", "eu-west-1"], **lambda_zip
+    )
+    policy = plan.policy("aws_sqs_queue_policy.this")
+    by_sid = {s["Sid"]: s for s in statements(policy)}
+    assert sorted(as_list(by_sid["SpokeRegionTopics"]["Principal"]["Service"])) == [
+        "sns.amazonaws.com",
+        "sns.eu-south-1.amazonaws.com",
+    ]
+    # the delivery as SNS's cross-Region page describes it, through the real evaluator
+    topic = "arn:aws:sns:eu-south-1:123456789012:ad-join-events"
+    principal = cases.sns_principal("eu-south-1", "us-east-1")
+    assert principal == "sns.eu-south-1.amazonaws.com"
+    case = simulator.Case(
+        "opt-in", "delivery", principal, "sqs:SendMessage",
+        "arn:aws:sqs:us-east-1:123456789012:ad-join-queue", "123456789012",
+        context={"aws:SourceArn": topic, "aws:SourceAccount": "123456789012"},
+        resource_policy=policy,
+    )  # fmt: skip
+    (verdict,) = simulator.evaluate([case])
+    assert verdict.result == "Allowed", verdict.describe()

@@ -81,7 +81,10 @@ def test_subscription_delivers_raw_to_the_hub_queue(plan: PlanSummary) -> None:
 
 
 def test_topic_policy_admits_only_the_regional_rules(plan: PlanSummary) -> None:
-    (statement,) = statements(plan.policy("aws_sns_topic_policy.this"))
+    statement, deny = statements(plan.policy("aws_sns_topic_policy.this"))
+    # issue 9, defect 6: anyone else, this account's principals included, is denied
+    assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "sns:Publish")
+    assert sorted(as_list(deny["Condition"]["ArnNotEquals"]["aws:SourceArn"])) == RULE_ARNS
     assert statement["Principal"] == {"Service": "events.amazonaws.com"}
     assert statement["Action"] == "sns:Publish"
     assert statement["Resource"] == "arn:aws:sns:eu-west-1:123456789012:ad-join-events"
@@ -90,7 +93,11 @@ def test_topic_policy_admits_only_the_regional_rules(plan: PlanSummary) -> None:
 
 def test_bus_policy_and_rules(plan: PlanSummary, root: Root) -> None:
     (statement,) = statements(plan.policy("aws_cloudwatch_event_bus_policy.this"))
-    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}}
+    assert statement["Condition"]["StringEquals"] == {"aws:PrincipalOrgID": "o-abcdefghij"}
+    assert statement["Condition"]["ForAllValues:StringEquals"]["events:source"] == [
+        "aws.ec2",
+        "aws.ssm",
+    ]
     assert statement["Resource"] == "arn:aws:events:eu-west-1:123456789012:event-bus/ad-join-bus"
     accounts = root.plan(allowed_account_ids=["111111111111"])
     (statement,) = statements(accounts.policy("aws_cloudwatch_event_bus_policy.this"))
@@ -114,8 +121,9 @@ def test_key_policy_admits_only_this_account_and_eventbridge(plan: PlanSummary) 
     by_sid = {s["Sid"]: s for s in statements(plan.policy("aws_kms_key.this"))}
     assert set(by_sid) == {"AccountIam", "EventBridgeToTopic"}
     assert by_sid["AccountIam"]["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    # issue 9, defect 1: SNS's page names no aws:SourceAccount on EventBridge's KMS call
     assert by_sid["EventBridgeToTopic"]["Condition"] == {
-        "StringEquals": {"aws:SourceAccount": "123456789012"}
+        "StringEqualsIfExists": {"aws:SourceAccount": "123456789012"}
     }
 
 
