@@ -10,8 +10,10 @@ from typing import Any
 
 from tests.iam import cases, deployment, recorder, simulator
 
-#: envs/local's modules: account and Region (envs/local/main.tf)
+#: envs/local's modules (and its root, the Powertools layer): account and Region
+#: (envs/local/main.tf)
 PLACES = {
+    "": ("123456789012", "us-east-1"),
     "module.hub": ("123456789012", "us-east-1"),
     "module.hub_euw1": ("123456789012", "eu-west-1"),
     "module.w1_use1": ("111111111111", "us-east-1"),
