@@ -23,6 +23,7 @@ provider "aws" {
     lambda         = var.endpoint_url
     logs           = var.endpoint_url
     secretsmanager = var.endpoint_url
+    scheduler      = var.endpoint_url
     sns            = var.endpoint_url
     sqs            = var.endpoint_url
     ssm            = var.endpoint_url
@@ -52,6 +53,7 @@ provider "aws" {
     lambda         = var.endpoint_url
     logs           = var.endpoint_url
     secretsmanager = var.endpoint_url
+    scheduler      = var.endpoint_url
     sns            = var.endpoint_url
     sqs            = var.endpoint_url
     ssm            = var.endpoint_url
@@ -85,6 +87,7 @@ provider "aws" {
     lambda         = var.endpoint_url
     logs           = var.endpoint_url
     secretsmanager = var.endpoint_url
+    scheduler      = var.endpoint_url
     sns            = var.endpoint_url
     sqs            = var.endpoint_url
     ssm            = var.endpoint_url
@@ -117,6 +120,7 @@ provider "aws" {
     lambda         = var.endpoint_url
     logs           = var.endpoint_url
     secretsmanager = var.endpoint_url
+    scheduler      = var.endpoint_url
     sns            = var.endpoint_url
     sqs            = var.endpoint_url
     ssm            = var.endpoint_url
@@ -150,6 +154,7 @@ provider "aws" {
     lambda         = var.endpoint_url
     logs           = var.endpoint_url
     secretsmanager = var.endpoint_url
+    scheduler      = var.endpoint_url
     sns            = var.endpoint_url
     sqs            = var.endpoint_url
     ssm            = var.endpoint_url
@@ -182,6 +187,7 @@ provider "aws" {
     lambda         = var.endpoint_url
     logs           = var.endpoint_url
     secretsmanager = var.endpoint_url
+    scheduler      = var.endpoint_url
     sns            = var.endpoint_url
     sqs            = var.endpoint_url
     ssm            = var.endpoint_url

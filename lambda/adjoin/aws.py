@@ -149,6 +149,10 @@ class Ec2Adapter:
                 found.update(self._collect(Filters=[{"Name": "instance-id", "Values": part}]))
         return found
 
+    def all_instances(self) -> dict[str, InstanceInfo]:
+        """Every instance of the account and Region, page by page (the reconciler's view)."""
+        return self._collect(MaxResults=1000)
+
     def tag(self, instance_ids: list[str], key: str, value: str) -> None:
         self._client.create_tags(Resources=instance_ids, Tags=[{"Key": key, "Value": value}])
 
@@ -481,6 +485,29 @@ class StateStore:
                 raise
             return False, self._plain(exc.response.get("Item"))
         return True, self._plain(response.get("Attributes"))
+
+    #: the state table's index by account and Region (modules/hub tables.tf)
+    ACCOUNT_INDEX: ClassVar[str] = "by-account"
+
+    def rows_of(self, account: str, region: str) -> dict[str, dict[str, Any]]:
+        """Every state item of one account and Region, by instance id (index query, paged)."""
+        des = TypeDeserializer()
+        rows: dict[str, dict[str, Any]] = {}
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": self.ACCOUNT_INDEX,
+            "KeyConditionExpression": "accountId = :a AND #region = :r",
+            "ExpressionAttributeNames": {"#region": "region"},
+            "ExpressionAttributeValues": {":a": {"S": account}, ":r": {"S": region}},
+        }
+        while True:
+            response = self._client.query(**kwargs)
+            for raw in response.get("Items", []):
+                item = {k: des.deserialize(v) for k, v in raw.items()}
+                rows[str(item["instanceId"])] = item
+            if "LastEvaluatedKey" not in response:
+                return rows
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def get(self, instance_id: str) -> dict[str, Any] | None:
         des = TypeDeserializer()

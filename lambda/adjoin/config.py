@@ -172,6 +172,17 @@ class ConfigStore:
         self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._lock = threading.Lock()
 
+    def account_ids(self) -> list[str]:
+        """Every configured account id, sorted (a paged scan of the keys; not cached)."""
+        ids: list[str] = []
+        kwargs: dict[str, Any] = {"ProjectionExpression": "accountId"}
+        while True:
+            page = self._table.scan(**kwargs)
+            ids += [str(item["accountId"]) for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                return sorted(ids)
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def get(self, account_id: str) -> AccountConfig:
         """The account's config; UnknownAccount / InvalidConfig are permanent errors."""
         now = self._clock()

@@ -35,6 +35,7 @@ from adjoin.events import CommandStatusEvent, Event, InstanceStateEvent, parse_e
 from adjoin.join import JoinAttempt, JoinResult, JoinStep, retry_unavailable
 from adjoin.log import logger
 from adjoin.naming import computer_name
+from adjoin.ownership import OwnerStamp
 from adjoin.passwords import OtpDeriver
 from adjoin.sessions import SessionCache
 from adjoin.settings import Settings
@@ -473,6 +474,7 @@ class Engine:
             ad_sudo_group_name=dec.ad_sudo_group_name,
             computer_ou=dec.computer_ou or config.computer_ou,
             config=config,
+            owner=OwnerStamp(ev.instance_id, ev.account, ev.region),
         )
         item.join = JoinResult()
         try:

@@ -16,6 +16,7 @@ from adjoin.directory.factory import DirectoryFactory
 from adjoin.engine import Engine
 from adjoin.log import logger
 from adjoin.passwords import OtpDeriver
+from adjoin.reconciler import Reconciler, Task, parse_task
 from adjoin.sessions import CLIENT_CONFIG, SessionCache
 from adjoin.settings import Settings
 
@@ -24,6 +25,7 @@ metrics = Metrics(
     service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "ad-join",
 )
 _engine: Engine | None = None
+_reconciler: Reconciler | None = None
 
 
 def _emit(name: str, count: int) -> None:
@@ -68,13 +70,66 @@ def get_engine() -> Engine:
 
 def reset() -> None:
     """Forget the container's engine (tests; a new configuration)."""
-    global _engine  # noqa: PLW0603
-    _engine = None
+    global _engine, _reconciler  # noqa: PLW0603
+    _engine = _reconciler = None
+
+
+def build_reconciler(engine: Engine) -> Reconciler:
+    """The reconciler shares the engine's clients, caches and adapters."""
+    return Reconciler(
+        settings=engine.settings,
+        client=engine._client,  # the spoke client of the engine: the same role and session cache
+        config_store=engine.config_store,
+        state=engine.state,
+        sqs=engine.sessions.hub_client("sqs", engine.settings.directory_region),
+        directories=engine.directories,
+        emit_metric=engine.emit_metric,
+    )
+
+
+def get_reconciler() -> Reconciler:
+    global _reconciler  # noqa: PLW0603 - one per container
+    if _reconciler is None:
+        _reconciler = build_reconciler(get_engine())
+    return _reconciler
+
+
+def _reconcile(event: dict[str, Any]) -> dict[str, Any]:
+    """A direct invocation: {"action": "reconcile", "dryRun": bool} starts a run (the schedule);
+    with "account" and "region" it runs that one task now and returns its report (the CLI)."""
+    reconciler = get_reconciler()
+    dry_run = bool(event.get("dryRun"))
+    if event.get("account") and event.get("region"):
+        task = Task(str(event["account"]), str(event["region"]), "on-demand", dry_run)
+        return reconciler.run_task(task).as_dict()
+    return reconciler.start_run(dry_run=dry_run)
+
+
+def _run_tasks(tasks: list[tuple[str, Task]]) -> list[str]:
+    """Reconcile tasks of an SQS batch; an unexpected error retries the task's message."""
+    failures = []
+    for message_id, task in tasks:
+        try:
+            get_reconciler().run_task(task)
+        except Exception:
+            logger.exception("reconcile task failed", extra={"message_id": message_id})
+            failures.append(message_id)
+    return failures
 
 
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if event.get("action") == "reconcile":
+        return _reconcile(event)
     records = event.get("Records") or []
-    failures = get_engine().process(records)
+    tasks, events = [], []
+    for record in records:
+        task = parse_task(str(record.get("body") or ""))
+        if task is None:
+            events.append(record)
+        else:
+            tasks.append((str(record.get("messageId", "")), task))
+    failures = get_engine().process(events) if events or not tasks else []
+    failures += _run_tasks(tasks)
     logger.info("batch done", extra={"records": len(records), "failures": len(failures)})
     return {"batchItemFailures": [{"itemIdentifier": mid} for mid in failures]}

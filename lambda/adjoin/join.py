@@ -38,6 +38,7 @@ from adjoin.directory.base import ComputerAccount, DirectoryPort
 from adjoin.directory.ds import ComputerExists
 from adjoin.directory.factory import DirectoryFactory
 from adjoin.errors import AdJoinError, DirectoryUnavailable, TransientError
+from adjoin.ownership import OwnerStamp
 from adjoin.passwords import OtpDeriver
 from adjoin.settings import Settings
 
@@ -90,6 +91,7 @@ class JoinAttempt:
     ad_sudo_group_name: str
     computer_ou: str | None  # where the object goes (the adComputerOU tag, or computerOU)
     config: AccountConfig
+    owner: OwnerStamp | None = None  # the object's owner stamp (adjoin.ownership)
 
 
 @dataclass
@@ -148,7 +150,7 @@ class JoinStep:
         except Exception as exc:
             raise classify(exc, "KMS GenerateMac") from None
         account = ComputerAccount(
-            attempt.name, attempt.config.dns_name, attempt.computer_ou, password
+            attempt.name, attempt.config.dns_name, attempt.computer_ou, password, attempt.owner
         )
         # the domain controller that holds the new account: the join must use it, before the
         # account has replicated to the others

@@ -14,6 +14,7 @@ LEAVE_ADAPTERS = ("ldap", "ad_tools_host", "none")
 _TAG_RE = re.compile(r"^[^=]{1,128}=.{0,256}$")
 _PARTITION_RE = re.compile(r"^aws(-[a-z]+)*$")
 _DIRECTORY_ID_RE = re.compile(r"^d-[0-9a-f]{10}$")
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
 
 class SettingsError(ValueError):
@@ -49,6 +50,16 @@ class Settings:
     #: are refused (invalid_config) without it
     otp_key_id: str = ""
     partition: str = "aws"
+    #: every Region the hub serves, its own first (the reconciler's fan-out); () = the directory's
+    served_regions: tuple[str, ...] = ()
+    reconcile_grace_seconds: int = 3600
+    reconcile_max_deletions: int = 10
+    reconcile_max_deletion_percent: int = 50  # of the objects a run knows; 0 = no share limit
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """The Regions a reconcile run covers: SERVED_REGIONS, else DIRECTORY_REGION."""
+        return tuple(dict.fromkeys(self.served_regions)) or (self.directory_region,)
 
     @property
     def ad_tools_host_tag_pair(self) -> tuple[str, str]:
@@ -110,7 +121,16 @@ class Settings:
             config_cache_ttl_seconds=integer("config_cache_ttl_seconds", 0, 86400),
             retry_base_seconds=integer("retry_base_seconds", 1, 900),
             retry_max_seconds=integer("retry_max_seconds", 1, 14 * 86400),
+            served_regions=tuple(
+                r.strip() for r in env.get("SERVED_REGIONS", "").split(",") if r.strip()
+            ),
+            reconcile_grace_seconds=integer("reconcile_grace_seconds", 0, 7 * 86400),
+            reconcile_max_deletions=integer("reconcile_max_deletions", 0, 10000),
+            reconcile_max_deletion_percent=integer("reconcile_max_deletion_percent", 0, 100),
         )
+        bad_regions = [r for r in settings.served_regions if not _REGION_RE.fullmatch(r)]
+        if bad_regions:
+            problems.append(f"SERVED_REGIONS must list Region names, got {bad_regions!r}")
         if settings.directory_adapter not in JOIN_ADAPTERS:
             problems.append(
                 f"DIRECTORY_ADAPTER must be one of {JOIN_ADAPTERS}, "

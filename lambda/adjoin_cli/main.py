@@ -4,13 +4,16 @@
     ad-join status --account 111122223333             every instance of an account
     ad-join dlq list                                  dead-lettered messages with their reasons
     ad-join dlq redrive MESSAGE_ID... | --all         back to the domain-join queue
+    ad-join reconcile --account A --task-region R --dry-run   the plan one task would execute
+    ad-join reconcile                                 start a run over every account and Region
     ad-join config put --table ... --account-id ...   write a config item (scripts/put_config_item)
 
 Names follow the hub's `name_prefix` (`--name-prefix`, default `ad-join`): tables
-`<prefix>-config` / `<prefix>-state`, queues `<prefix>-queue` / `<prefix>-dlq`; `--region` and
-`--endpoint-url` as for the AWS CLI. Output is JSON (one object per line for lists). It reads the
-hub's tables and queues with the caller's credentials; no command prints a secret (the state and
-the DLQ hold none). Exit codes: 0 done, 1 an AWS call failed or nothing matched, 2 bad arguments.
+`<prefix>-config` / `<prefix>-state`, queues `<prefix>-queue` / `<prefix>-dlq`, the Lambda
+`<prefix>` (which `reconcile` invokes); `--region` and `--endpoint-url` as for the AWS CLI.
+Output is JSON (one object per line for lists). It uses the caller's credentials in the hub; no
+command prints a secret (the state, the DLQ and the reconcile report hold none).
+Exit codes: 0 done, 1 an AWS call failed or nothing matched, 2 bad arguments.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ RECEIVE_WAIT_SECONDS = 1
 REDRIVE_VISIBILITY_SECONDS = 60
 
 
+def _lambda_client(session: boto3.Session, endpoint_url: str | None) -> Any:
+    return session.client("lambda", endpoint_url=endpoint_url)
+
+
 class Aws:
     """The hub's tables and queues, by name."""
 
@@ -48,6 +55,7 @@ class Aws:
         session = boto3.Session(region_name=args.region)
         self._dynamodb = session.resource("dynamodb", endpoint_url=args.endpoint_url)
         self.sqs = session.client("sqs", endpoint_url=args.endpoint_url)
+        self.lambda_ = _lambda_client(session, args.endpoint_url)
 
     def table(self, kind: str) -> Any:
         return self._dynamodb.Table(f"{self.prefix}-{kind}")
@@ -176,6 +184,24 @@ def dlq_redrive(aws: Aws, args: argparse.Namespace) -> int:
     return 1 if missing or not moved else 0
 
 
+# ---- reconcile ------------------------------------------------------------------------------
+def reconcile(aws: Aws, args: argparse.Namespace) -> int:
+    """Invoke the hub Lambda: one task now (with --account and --region; its report, which with
+    --dry-run is the plan it would execute) or the start of a run over every account and Region."""
+    payload: dict[str, Any] = {"action": "reconcile", "dryRun": args.dry_run}
+    if args.account:
+        payload |= {"account": args.account, "region": args.task_region}
+    response = aws.lambda_.invoke(
+        FunctionName=aws.prefix, InvocationType="RequestResponse", Payload=json.dumps(payload)
+    )
+    answer = json.loads(response["Payload"].read() or b"null")
+    if response.get("FunctionError"):
+        print(f"ad-join reconcile: the Lambda failed: {answer}", file=sys.stderr)
+        return 1
+    _emit(answer)
+    return 1 if isinstance(answer, dict) and answer.get("skipped") else 0
+
+
 # ---- the parser -----------------------------------------------------------------------------
 def _checked(check: Any, what: str) -> Any:
     def convert(value: str) -> str:
@@ -211,6 +237,14 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--all", action="store_true", help="every message in the DLQ")
     r.set_defaults(handler=dlq_redrive)
 
+    rec = commands.add_parser("reconcile", parents=[common], help="run the reconciler")
+    rec.add_argument("--account", type=_checked(is_account_id, "a 12-digit account id"))
+    rec.add_argument(
+        "--task-region", metavar="REGION", help="with --account: the Region of the task"
+    )
+    rec.add_argument("--dry-run", action="store_true", help="plan only: act on nothing")
+    rec.set_defaults(handler=reconcile)
+
     config = commands.add_parser("config", help="config items").add_subparsers(
         dest="config_command", required=True
     )
@@ -225,6 +259,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.command == "config":
         return config_item.run(args.put_parser, args)
+    if args.command == "reconcile" and bool(args.account) != bool(args.task_region):
+        p.error("reconcile: give --account and --task-region together (or neither)")
     if (
         args.command == "dlq"
         and args.dlq_command == "redrive"

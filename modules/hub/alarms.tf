@@ -1,4 +1,5 @@
-# Alarms on the DLQ depth, Lambda errors and the Lambda's JoinFailed and Rejected metrics, with an
+# Alarms on the DLQ depth, Lambda errors and the Lambda's JoinFailed, Rejected and ReconcileCapped
+# metrics, with an
 # optional KMS-encrypted SNS topic for them.
 
 resource "aws_sns_topic" "alarms" {
@@ -58,6 +59,14 @@ locals {
       description = "The ${var.name_prefix} Lambda reported JoinFailed (see its logs and the state table)."
       namespace   = var.lambda_config.powertools_metrics_namespace
       metric_name = "JoinFailed"
+      dimensions  = { service = var.name_prefix }
+      statistic   = "Sum"
+    }
+    ReconcileCapped = {
+      name        = "reconcile-capped"
+      description = "A ${var.name_prefix} reconcile task would have deleted more than the cap (reconcile.max_deletions / max_deletion_percent) and deleted nothing: check the account's DescribeInstances and its computer objects (the report is in the Lambda's log)."
+      namespace   = var.lambda_config.powertools_metrics_namespace
+      metric_name = "ReconcileCapped"
       dimensions  = { service = var.name_prefix }
       statistic   = "Sum"
     }

@@ -65,6 +65,26 @@ data "aws_iam_policy_document" "lambda" {
     resources = [local.queue_arn]
   }
 
+  # The reconciler (adjoin.reconciler): the accounts of the config table, one account's state
+  # rows through the by-account index, and its tasks and EC2 events on the domain-join queue.
+  statement {
+    sid       = "ReconcileReadAccounts"
+    actions   = ["dynamodb:Scan"]
+    resources = [local.config_table_arn]
+  }
+
+  statement {
+    sid       = "ReconcileReadState"
+    actions   = ["dynamodb:Query"]
+    resources = ["${local.state_table_arn}/index/by-account"]
+  }
+
+  statement {
+    sid       = "ReconcileQueueWork"
+    actions   = ["sqs:SendMessage"]
+    resources = [local.queue_arn]
+  }
+
   statement {
     sid       = "DeadLetterQueue"
     actions   = ["sqs:SendMessage", "sqs:GetQueueAttributes"]

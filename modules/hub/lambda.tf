@@ -48,28 +48,32 @@ resource "aws_lambda_function" "this" {
 
   environment {
     variables = merge({
-      CONFIG_TABLE_NAME            = local.config_table_name
-      STATE_TABLE_NAME             = aws_dynamodb_table.state.name
-      HUB_ACCOUNT_ID               = var.account_id
-      QUEUE_URL                    = local.queue_url
-      DLQ_URL                      = local.dlq_url
-      SPOKE_ROLE_NAME              = local.spoke_role_name
-      LINUX_JOIN_DOCUMENT          = local.linux_join_document
-      WINDOWS_JOIN_DOCUMENT        = local.windows_join_document
-      LEAVE_DOCUMENT               = local.leave_document
-      AD_TOOLS_HOST_TAG            = "${var.directory.ad_tools_host_tag.key}=${var.directory.ad_tools_host_tag.value}"
-      DIRECTORY_ADAPTER            = var.directory.adapter
-      LEAVE_ADAPTER                = var.directory.leave_adapter
-      DIRECTORY_REGION             = local.directory_region
-      COMPUTER_NAME_PREFIX         = var.directory.computer_name_prefix
-      CONFIG_CACHE_TTL_SECONDS     = tostring(var.lambda_config.config_cache_ttl_seconds)
-      RETRY_BASE_SECONDS           = tostring(var.lambda_config.retry_base_seconds)
-      RETRY_MAX_SECONDS            = tostring(var.lambda_config.retry_max_seconds)
-      OTP_KEY_ID                   = local.otp_key_alias
-      POWERTOOLS_SERVICE_NAME      = var.name_prefix
-      POWERTOOLS_METRICS_NAMESPACE = var.lambda_config.powertools_metrics_namespace
-      LOG_LEVEL                    = var.lambda_config.log_level
-      PARTITION                    = local.partition
+      CONFIG_TABLE_NAME              = local.config_table_name
+      STATE_TABLE_NAME               = aws_dynamodb_table.state.name
+      HUB_ACCOUNT_ID                 = var.account_id
+      QUEUE_URL                      = local.queue_url
+      DLQ_URL                        = local.dlq_url
+      SPOKE_ROLE_NAME                = local.spoke_role_name
+      LINUX_JOIN_DOCUMENT            = local.linux_join_document
+      WINDOWS_JOIN_DOCUMENT          = local.windows_join_document
+      LEAVE_DOCUMENT                 = local.leave_document
+      AD_TOOLS_HOST_TAG              = "${var.directory.ad_tools_host_tag.key}=${var.directory.ad_tools_host_tag.value}"
+      DIRECTORY_ADAPTER              = var.directory.adapter
+      LEAVE_ADAPTER                  = var.directory.leave_adapter
+      DIRECTORY_REGION               = local.directory_region
+      COMPUTER_NAME_PREFIX           = var.directory.computer_name_prefix
+      CONFIG_CACHE_TTL_SECONDS       = tostring(var.lambda_config.config_cache_ttl_seconds)
+      RETRY_BASE_SECONDS             = tostring(var.lambda_config.retry_base_seconds)
+      RETRY_MAX_SECONDS              = tostring(var.lambda_config.retry_max_seconds)
+      OTP_KEY_ID                     = local.otp_key_alias
+      SERVED_REGIONS                 = join(",", distinct(concat([local.region], sort(var.spoke_regions))))
+      RECONCILE_GRACE_SECONDS        = tostring(var.reconcile.grace_period_minutes * 60)
+      RECONCILE_MAX_DELETIONS        = tostring(var.reconcile.max_deletions)
+      RECONCILE_MAX_DELETION_PERCENT = tostring(var.reconcile.max_deletion_percent)
+      POWERTOOLS_SERVICE_NAME        = var.name_prefix
+      POWERTOOLS_METRICS_NAMESPACE   = var.lambda_config.powertools_metrics_namespace
+      LOG_LEVEL                      = var.lambda_config.log_level
+      PARTITION                      = local.partition
       },
       # only when set: the directory of config items without directoryId
       var.directory.default_directory_id == null ? {} : { DEFAULT_DIRECTORY_ID = var.directory.default_directory_id },

@@ -73,6 +73,11 @@ output "queue_url" {
   value       = aws_sqs_queue.this.url
 }
 
+output "reconcile_schedule_arn" {
+  description = "ARN of the reconciler's EventBridge Scheduler schedule (null when reconcile.enabled is false)."
+  value       = try(aws_scheduler_schedule.reconcile[0].arn, null)
+}
+
 output "state_table_name" {
   description = "Name of the state table (key instanceId)."
   value       = aws_dynamodb_table.state.name

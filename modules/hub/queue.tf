@@ -65,9 +65,21 @@ data "aws_iam_policy_document" "queue" {
     }
   }
 
+  # The reconciler (adjoin.reconciler) queues its tasks and the EC2 events it found missing.
+  statement {
+    sid       = "LambdaReconcileWork"
+    actions   = ["sqs:SendMessage"]
+    resources = [local.queue_arn]
+    principals {
+      type        = "AWS"
+      identifiers = [local.lambda_role_arn]
+    }
+  }
+
   # No forged events, not even from this account's own principals: a message must come from one
-  # of our rules or topics (aws:SourceArn), or from a principal listed to redrive the DLQ
-  # (StartMessageMoveTask sends to this queue with the caller's permissions).
+  # of our rules or topics (aws:SourceArn), from the Lambda's role (the reconciler's work), or
+  # from a principal listed to redrive the DLQ (StartMessageMoveTask sends to this queue with the
+  # caller's permissions).
   statement {
     sid       = "OnlyOurRulesAndTopics"
     effect    = "Deny"
@@ -82,13 +94,10 @@ data "aws_iam_policy_document" "queue" {
       variable = "aws:SourceArn"
       values   = local.queue_sources
     }
-    dynamic "condition" {
-      for_each = length(var.dlq_redrive_principal_arns) > 0 ? [1] : []
-      content {
-        test     = "ArnNotEquals"
-        variable = "aws:PrincipalArn"
-        values   = var.dlq_redrive_principal_arns
-      }
+    condition {
+      test     = "ArnNotEquals"
+      variable = "aws:PrincipalArn"
+      values   = concat([local.lambda_role_arn], var.dlq_redrive_principal_arns)
     }
   }
 }

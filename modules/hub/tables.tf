@@ -35,6 +35,24 @@ resource "aws_dynamodb_table" "state" {
     type = "S"
   }
 
+  # The reconciler reads one account and Region at a time (adjoin.aws.StateStore.rows_of).
+  attribute {
+    name = "accountId"
+    type = "S"
+  }
+
+  attribute {
+    name = "region"
+    type = "S"
+  }
+
+  global_secondary_index {
+    name            = "by-account"
+    hash_key        = "accountId"
+    range_key       = "region"
+    projection_type = "ALL"
+  }
+
   point_in_time_recovery {
     enabled = true
   }

@@ -9,7 +9,7 @@ variable "account_id" {
 }
 
 variable "alarms" {
-  description = "CloudWatch alarms (DLQ depth, Lambda errors, JoinFailed, Rejected): create a KMS-encrypted SNS topic for them and/or send them to existing actions (ARNs)."
+  description = "CloudWatch alarms (DLQ depth, Lambda errors, JoinFailed, Rejected, ReconcileCapped): create a KMS-encrypted SNS topic for them and/or send them to existing actions (ARNs)."
   type = object({
     create_sns_topic = optional(bool, true)
     actions          = optional(list(string), [])
@@ -227,6 +227,33 @@ variable "queue_delay_seconds" {
   validation {
     condition     = var.queue_delay_seconds >= 0 && var.queue_delay_seconds <= 900 && floor(var.queue_delay_seconds) == var.queue_delay_seconds
     error_message = "queue_delay_seconds must be a whole number between 0 and 900."
+  }
+}
+
+variable "reconcile" {
+  description = "The reconciler: its schedule (an EventBridge Scheduler expression; enabled = false turns the schedule off, on-demand runs still work), dry_run (scheduled runs only report), the grace period before a row or object of a gone instance is removed (minutes), and the deletion cap per account and Region (count, and percent of the objects the run knows; 0 = no percent limit)."
+  type = object({
+    enabled              = optional(bool, true)
+    schedule_expression  = optional(string, "rate(1 hour)")
+    dry_run              = optional(bool, false)
+    grace_period_minutes = optional(number, 60)
+    max_deletions        = optional(number, 10)
+    max_deletion_percent = optional(number, 50)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = can(regex("^(rate\\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\\)|cron\\(.+\\))$", var.reconcile.schedule_expression))
+    error_message = "reconcile.schedule_expression must be rate(N unit) or cron(...), e.g. rate(1 hour)."
+  }
+  validation {
+    condition     = var.reconcile.grace_period_minutes >= 0 && var.reconcile.grace_period_minutes <= 10080
+    error_message = "reconcile.grace_period_minutes must be between 0 and 10080 (a week)."
+  }
+  validation {
+    condition     = var.reconcile.max_deletions >= 0 && var.reconcile.max_deletions <= 10000 && var.reconcile.max_deletion_percent >= 0 && var.reconcile.max_deletion_percent <= 100
+    error_message = "reconcile.max_deletions must be 0-10000 and reconcile.max_deletion_percent 0-100."
   }
 }
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from adjoin.naming import computer_name
 from adjoin.passwords import one_time_password
-from tests.ad.conftest import DirectoryCall, run_join_script, ssm_env
+from tests.ad.conftest import DirectoryCall, run_driver, run_join_script, ssm_env
 from tests.ad.harness import Namespace, SambaDomain
 
 pytestmark = [pytest.mark.slow, pytest.mark.ad]
@@ -177,3 +178,74 @@ def test_leave_removes_the_object_and_its_records(
     assert dns_query(ad, REVERSE_ZONE, reverse_node(dns_client)) == ""
     # the DC's own records are untouched
     assert f"A: {ad.dc_ip}" in dns_query(ad, ad.domain, ad.dc_hostname)
+
+
+# ---- the reconciler against the real directory ----------------------------------------------
+ORPHAN_ACCOUNT = "123456789012"  # the account of tests/ad/reconcile_driver.py (moto's default)
+
+
+def reconcile(ad: SambaDomain, hub: Namespace, **request: object) -> dict[str, Any]:
+    """One reconcile task of the Lambda's Reconciler in the hub namespace (reconcile_driver)."""
+    body = {
+        "servers": ad.dc_ip, "domain": ad.domain, "user": ad.join_principal,
+        "password": ad.join_password, "ca_cert_pem": ad.ca_cert_pem, "ou": ad.computers_ou,
+        **request,
+    }  # fmt: skip
+    report: dict[str, Any] = run_driver(hub, "tests.ad.reconcile_driver", body)
+    return report
+
+
+def orphan(directory: DirectoryCall, ad: SambaDomain, instance_id: str, stamp: bool = True) -> str:
+    name = computer_name(instance_id)
+    account = {
+        "name": name, "domain": ad.domain, "ou": ad.computers_ou,
+        "one_time_password": one_time_password(),
+    }  # fmt: skip
+    if stamp:
+        account["owner"] = {
+            "instance_id": instance_id, "account_id": ORPHAN_ACCOUNT, "region": "us-east-1",
+        }  # fmt: skip
+    assert directory("create", account=account) == {"ok": True, "result": None}
+    return name
+
+
+def test_reconciler_removes_an_orphan_and_its_records_and_leaves_an_unstamped_twin(
+    samba_domain: SambaDomain, directory: DirectoryCall, dns_client: DnsClient
+) -> None:
+    ad = samba_domain
+    admin = ["-U", f"Administrator%{ad.admin_password}"]
+    # GIVEN an object stamped for an instance that terminated while no event was delivered, with
+    # the A and PTR records it had registered, and an unstamped object with a name of our form
+    gone = orphan(directory, ad, "i-0aaaaaaaaaaaaaaa1")
+    twin = orphan(directory, ad, "i-0bbbbbbbbbbbbbbb2", stamp=False)
+    ad.samba_tool("dns", "add", ad.dc_ip, ad.domain, gone.lower(), "A", "10.213.9.9", *admin)
+    ad.samba_tool("dns", "add", ad.dc_ip, REVERSE_ZONE, "9.9", "PTR",
+                  f"{gone.lower()}.{ad.domain}", *admin)  # fmt: skip
+    assert "A: 10.213.9.9" in dns_query(ad, ad.domain, gone)
+    # WHEN a reconcile task runs for the account (no instance exists there)
+    report = reconcile(ad, directory.hub)
+    # THEN the orphan and both records are gone, the unstamped object stays
+    assert report["skipped"] == "" and report["directoryRead"] is True
+    removed = [s for s in report["plan"]["steps"] if s["kind"] == "remove_object"]
+    assert [s["computerName"] for s in removed] == [gone]
+    assert report["objectsRemoved"] == 1
+    assert not ad.computer_exists(gone)
+    assert dns_query(ad, ad.domain, gone) == ""
+    assert dns_query(ad, REVERSE_ZONE, "9.9") == ""
+    assert ad.computer_exists(twin)
+
+
+def test_reconciler_dry_run_and_the_deletion_cap_delete_nothing(
+    samba_domain: SambaDomain, directory: DirectoryCall, dns_client: DnsClient
+) -> None:
+    ad = samba_domain
+    names = [orphan(directory, ad, f"i-0ccccccccccccccc{n}") for n in range(3)]
+    dry = reconcile(ad, directory.hub, dry_run=True)
+    assert len([s for s in dry["plan"]["steps"] if s["kind"] == "remove_object"]) == 3
+    assert all(ad.computer_exists(n) for n in names)
+    capped = reconcile(ad, directory.hub, max_deletions=2)
+    assert capped["capped"] == 3 and capped["objectsRemoved"] == 0
+    assert all(ad.computer_exists(n) for n in names)
+    done = reconcile(ad, directory.hub, max_deletions=3)
+    assert done["objectsRemoved"] == 3
+    assert not any(ad.computer_exists(n) for n in names)

@@ -71,6 +71,35 @@ def print_timeline(scenario: Scenario) -> None:
         )
 
 
+def print_reconcile(scenario: Scenario) -> bool:
+    """The reconcile run of the scenario: what it found and did, and how long it took."""
+    if not scenario.reconciled:
+        return False
+    terminated, launched = scenario.reconciled
+    items = scenario.state_items()
+    seconds = scenario.marks["reconcile:end"] - scenario.marks["reconcile:start"]
+    answer = scenario.reconcile_answer
+    print(
+        f"\nReconcile run (events lost: the spoke rule of {terminated.spec.account}/"
+        f"{terminated.spec.region} was disabled while {terminated.instance_id} terminated and "
+        f"{launched.instance_id} launched)"
+    )
+    print(f"  invoked with the schedule's payload: {answer.get('tasks')} tasks queued")
+    for report in sorted(scenario.reconcile_reports(), key=lambda r: (r["account"], r["region"])):
+        steps = ", ".join(f"{s['kind']} {s['instanceId']}" for s in report["plan"]["steps"])
+        print(
+            f"  task {report['account']}/{report['region']:9}: {report['instancesSeen']:2} "
+            f"instances seen; {steps or 'nothing to do'}"
+            + (f"; skipped: {report['skipped']}" if report["skipped"] else "")
+        )
+    final = {
+        i.instance_id: items.get(i.instance_id, {}).get("status") for i in (launched, terminated)
+    }
+    outcome = ", ".join(f"{iid} {status}" for iid, status in final.items())
+    print(f"  converged in {seconds:.1f}s from the invocation ({outcome})")
+    return final == {launched.instance_id: "joined", terminated.instance_id: "left"}
+
+
 def print_summary(scenario: Scenario, exposures: dict[str, bool]) -> dict[str, Any]:
     counts = scenario.counts()
     print("\nSummary")
@@ -151,6 +180,7 @@ def main() -> int:
         finally:
             scenario.close()
         print_timeline(scenario)
+        reconciled = print_reconcile(scenario)
         exposures = scenario.secret_exposures(env.terraform.show_json() if env.terraform else "")
         counts = print_summary(scenario, exposures)
         ok = (
@@ -159,6 +189,7 @@ def main() -> int:
             and counts["instances joined"] == counts["eligible instances"]
             and all(scenario.dc_after_join.values())
             and not any(scenario.dc_after_leave.values())
+            and reconciled
         )
     finally:
         if keep and env.applied:

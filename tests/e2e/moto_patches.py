@@ -174,6 +174,19 @@ _ORIGINAL_SET_ATTRIBUTES = Queue._set_attributes
 _ORIGINAL_ATTRIBUTES = Queue.__dict__["attributes"]
 
 
+def _patch_events_disabled_rules(p: _Patcher) -> None:
+    """AWS: a DISABLED rule matches no event (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_DisableRule.html:
+    "A disabled rule won't match any events"); moto 5.2.5 delivers to a disabled rule's targets
+    all the same. Wraps whatever Rule.send_to_targets is installed (events.targets' version)."""
+    current = Rule.send_to_targets
+
+    def send_if_enabled(self: Rule, original_event: Any, transform_input: bool = True) -> None:
+        if self.state == "ENABLED":
+            current(self, original_event, transform_input)
+
+    p.set(Rule, "send_to_targets", send_if_enabled)
+
+
 def _set_attributes(self: Queue, attributes: dict[str, Any], now: float | None = None) -> None:
     """AWS: SetQueueAttributes changes only the attributes it names; a queue's Policy survives
     an update of its other attributes (moto dropped it whenever `Policy` was absent)."""
@@ -533,6 +546,7 @@ def _patch_ds(p: _Patcher) -> None:
 #: every patch by name; tests/e2e/test_moto_patches.py proves each one with the others applied
 PATCHES: dict[str, Callable[[_Patcher], None]] = {
     "events.targets": _patch_events,
+    "events.disabled_rules": _patch_events_disabled_rules,
     "sqs.policy": _patch_sqs_policy,
     "sqs.redrive": _patch_sqs_redrive,
     "lambda.esm": _patch_lambda,

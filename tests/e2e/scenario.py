@@ -10,6 +10,7 @@ the event source mapping and the real handler from the packaged zip does the wor
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -134,6 +135,11 @@ SPECS = (
     InstanceSpec("w2-euw1-linux", "222222222222", "eu-west-1", "linux", "App Team"),
     InstanceSpec("w2-euw1-windows", "222222222222", "eu-west-1", "windows", "Windows Admins"),
 )
+#: where reconcile_story loses events (its spoke rule disabled): Linux, no real host behind it
+RECONCILE_SPEC = InstanceSpec(
+    "w2-euw1-reconciled", "222222222222", "eu-west-1", "linux", "App Team"
+)
+SPOKE_EC2_RULE = "ad-join-ec2-state"  # modules/spoke-account, default name_prefix
 
 
 @dataclass
@@ -338,6 +344,9 @@ class Scenario:
             layer_zips=(LAYER_ZIP_PATH,),
         )
         self.consumer: EventSourceMappingConsumer | None = None
+        self.reconciled: list[Instance] = []  # reconcile_story: [terminated, launched]
+        self.reconcile_answer: dict[str, Any] = {}
+        self.reconcile_messages: list[str] = []
         self.t0 = time.time()
         self.marks: dict[str, float] = {}
         self.delay = 0
@@ -522,8 +531,8 @@ class Scenario:
         return self.consumer
 
     # ---------------------------------------------------------------- events
-    def _put_state_events(self, state: str) -> None:
-        for inst in self.instances:
+    def _put_state_events(self, state: str, instances: list[Instance] | None = None) -> None:
+        for inst in self.instances if instances is None else instances:
             events = self.aws.client("events", inst.spec.account, inst.spec.region)
             arn = f"arn:aws:ec2:{inst.spec.region}:{inst.spec.account}:instance/{inst.instance_id}"
             answer = events.put_events(
@@ -610,7 +619,8 @@ class Scenario:
         )
 
     def run(self, timeout: float = 90.0) -> None:
-        """The whole story: seed, launch, running events, joins, terminations, removals."""
+        """The whole story: seed, launch, running events, joins, terminations, removals; then
+        events lost behind a disabled spoke rule, found by a reconcile run."""
         self.seed()
         self.launch()
         self.start_consumer()
@@ -620,7 +630,80 @@ class Scenario:
         self.terminate()
         self.consume_until(self.all_left, timeout, "every joined instance's computer removed")
         self.dc_after_leave = self._in_real_directory()
+        self.reconcile_story(timeout)
         self._mark("end")
+
+    # ---------------------------------------------------------------- reconcile
+    def _launch_one(self, spec: InstanceSpec) -> Instance:
+        tags = [{"Key": "Name", "Value": spec.label}]
+        if spec.group:
+            tags.append({"Key": "adGroupName", "Value": spec.group})
+        instance_id = self.aws.client("ec2", spec.account, spec.region).run_instances(
+            ImageId=LINUX_AMI,
+            MinCount=1,
+            MaxCount=1,
+            TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+        )["Instances"][0]["InstanceId"]
+        return Instance(
+            spec,
+            instance_id,
+            expected_computer_name(instance_id),
+            spec.group or "",
+            self.directories[spec.account],
+        )
+
+    def _status(self, inst: Instance) -> str | None:
+        status = self.state_items().get(inst.instance_id, {}).get("status")
+        return None if status is None else str(status)
+
+    def reconcile_story(self, timeout: float) -> None:
+        """The spoke's EC2 rule of RECONCILE_SPEC's account and Region is disabled while one
+        joined instance terminates and another launches: both events are lost. One reconcile run
+        (the schedule's own payload) then joins the new instance and removes the old one."""
+        spec = RECONCILE_SPEC
+        first, second = (self._launch_one(spec) for _ in range(2))
+        self._put_state_events("running", [first])
+        self.consume_until(
+            lambda: self._status(first) == "joined", timeout, "the rule's last event joined"
+        )
+        events = self.aws.client("events", spec.account, spec.region)
+        rule = SPOKE_EC2_RULE
+        events.disable_rule(Name=rule)
+        try:
+            self.aws.client("ec2", spec.account, spec.region).terminate_instances(
+                InstanceIds=[first.instance_id]
+            )
+            self._put_state_events("terminated", [first])
+            self._put_state_events("running", [second])
+            received = len(self.consumer.received) if self.consumer else 0
+            self._say(
+                f"spoke rule {rule} disabled in {spec.account}/{spec.region}: terminated "
+                f"{first.instance_id}, launched {second.instance_id}; both events lost"
+            )
+            self._mark("reconcile:start")
+            answer = self.runtime.invoke({"action": "reconcile", "dryRun": False})
+            self.reconcile_answer = answer.get("result") or answer
+            self._say(f"reconcile run invoked (the schedule's payload): {self.reconcile_answer}")
+            self.consume_until(
+                lambda: self._status(second) == "joined" and self._status(first) == "left",
+                timeout,
+                "the reconcile run joined the new instance and removed the terminated one",
+            )
+            self._mark("reconcile:end")
+            assert self.consumer is not None
+            self.reconcile_messages = [m.body for m in self.consumer.received[received:]]
+        finally:
+            events.enable_rule(Name=rule)
+        self.reconciled = [first, second]
+
+    def reconcile_reports(self) -> list[dict[str, Any]]:
+        """The `reconcile report` log lines of the run (one per account and Region task)."""
+        reports = []
+        for line in self.runtime.logs().splitlines():
+            if '"reconcile report"' in line:
+                with contextlib.suppress(ValueError):
+                    reports.append(json.loads(line)["reconcile"])
+        return reports
 
     def _in_real_directory(self) -> dict[str, bool]:
         """For instances whose account uses the real DC: does its computer object exist?"""
@@ -767,7 +850,8 @@ def _epoch(iso: str) -> float:
 
 
 def describe_body(body: str) -> tuple[str, str]:
-    """(kind, instance id) of a queue message body: running, terminated, status or malformed."""
+    """(kind, instance id) of a queue message body: running, terminated, status, reconcile task
+    or malformed."""
     try:
         event = json.loads(body)
         if event.get("Type") == "Notification":
@@ -777,6 +861,8 @@ def describe_body(body: str) -> tuple[str, str]:
             return str(detail.get("state")), str(detail.get("instance-id"))
         if event.get("detail-type") == SSM_DETAIL_TYPE:
             return "status", str(detail.get("instance-id"))
+        if event.get("source") == "ad-join" and event.get("detail-type") == "Reconcile Task":
+            return "reconcile task", ""
     except (ValueError, TypeError, AttributeError):
         pass
     return "malformed", ""

@@ -191,8 +191,9 @@ def test_termination_removes_each_joined_computer(world: World) -> None:
     scenario = world.scenario
     leaves = [c for c in scenario.commands() if scenario.tools_host in c["InstanceIds"]]
     names = sorted(c["Parameters"]["computerName"][0] for c in leaves)
+    removed = [*_eligible(world), scenario.reconciled[0]]  # + the one the reconciler removed
     assert names == sorted(
-        i.computer_name for i in _eligible(world) if i.directory.leave_adapter == "ad_tools_host"
+        i.computer_name for i in removed if i.directory.leave_adapter == "ad_tools_host"
     )
     for command in leaves:
         assert (command["account"], command["region"]) == (HUB_ACCOUNT, HUB_REGION)
@@ -250,6 +251,37 @@ def test_malformed_message_is_dead_lettered_and_its_batch_processed(world: World
     eligible_ids = {i.instance_id for i in _eligible(world)}
     assert {i for i in others if i in eligible_ids} <= commanded
     assert len(scenario.dlq_messages()) == 1, "nothing else reached the DLQ"
+
+
+def test_reconcile_run_finds_what_a_disabled_spoke_rule_lost(world: World) -> None:
+    """Events lost (the spoke's EC2 rule disabled while one joined instance terminated and another
+    launched): one reconcile run, the schedule's own payload, fans out one task per account and
+    served Region; the task of that account and Region queues a join and a leave as EC2 events,
+    which the engine runs: the new instance is joined, the terminated one removed."""
+    scenario = world.scenario
+    terminated, launched = scenario.reconciled
+    assert scenario.reconcile_answer["tasks"] == 2 * 2  # 2 workload accounts x 2 Regions
+    items = scenario.state_items()
+    assert items[launched.instance_id]["status"] == "joined"
+    assert items[terminated.instance_id]["status"] == "left"
+    assert len(_commands_for(world, launched.instance_id)) == 1
+    reports = scenario.reconcile_reports()
+    assert len(reports) == 4 and all(
+        r["runId"] == scenario.reconcile_answer["runId"] for r in reports
+    )
+    mine = [
+        r for r in reports
+        if (r["account"], r["region"]) == (terminated.spec.account, terminated.spec.region)
+    ]  # fmt: skip
+    (report,) = mine
+    assert sorted((s["kind"], s["instanceId"]) for s in report["plan"]["steps"]) == sorted(
+        [("join", launched.instance_id), ("leave", terminated.instance_id)]
+    )
+    assert report["joinsStarted"] == 1 and report["objectsRemoved"] == 1
+    others = [r for r in reports if r is not report]
+    assert all(r["plan"]["steps"] == [] and not r["skipped"] for r in others)
+    kinds = sorted(describe_body(b)[0] for b in scenario.reconcile_messages)
+    assert kinds.count("reconcile task") == 4
 
 
 def test_join_password_appears_nowhere(world: World) -> None:

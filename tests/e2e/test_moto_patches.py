@@ -165,6 +165,25 @@ def test_sqs_target_lands_in_the_arn_account_and_region(aws: None) -> None:
     assert [json.loads(m["Body"])["id"] for m in delivered] == [event_id]
 
 
+@covers("events.disabled_rules")
+def test_a_disabled_rule_delivers_nothing(aws: None) -> None:
+    """AWS: a disabled rule matches no events; enabled again, it delivers again (the scenario
+    disables a spoke rule to lose events, then lets the reconciler find what was missed)."""
+    events = session().client("events", region_name=HOME)
+    sqs = session().client("sqs", region_name=HOME)
+    queue = sqs.create_queue(QueueName="central")["QueueUrl"]
+    events.put_rule(Name="to-queue", EventPattern=EC2_PATTERN)
+    events.put_targets(
+        Rule="to-queue", Targets=[{"Id": "q", "Arn": f"arn:aws:sqs:{HOME}:{HUB}:central"}]
+    )
+    events.disable_rule(Name="to-queue")
+    put_ec2_event(events)
+    assert receive_all(sqs, queue) == []
+    events.enable_rule(Name="to-queue")
+    event_id = put_ec2_event(events)
+    assert [json.loads(m["Body"])["id"] for m in receive_all(sqs, queue)] == [event_id]
+
+
 @covers("events.targets")
 def test_forwarded_event_keeps_id_account_region_and_time(aws: None) -> None:
     """AWS: an event a rule sends to another account's bus arrives as the same event: its id,

@@ -266,11 +266,14 @@ def _request(world: World, rec: dict[str, Any]) -> list[Case]:
             writes = {(op, p["TableName"])}
         # DynamoDB calls AWS KMS for a table's customer managed key with the grants it creates
         # when the table is created, not with the caller's credentials (DOC["ddb_kms"]).
+        # a Query of an index authorizes the index's ARN, table/<name>/index/<index>
+        # (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/iam-policy-specific-table-indexes.html)
+        index = f"/index/{p['IndexName']}" if p.get("IndexName") else ""
         return [
             one(
                 f"dynamodb:{action}",
-                f"arn:{part}:dynamodb:{region}:{account}:table/{table}",
-                f" {action} {table}",
+                f"arn:{part}:dynamodb:{region}:{account}:table/{table}{index}",
+                f" {action} {table}{index}",
                 why=DOC["transact"] if op == "TransactWriteItems" else operation,
             )
             for action, table in sorted(writes)

@@ -30,6 +30,7 @@ from botocore import handlers
 #: request parameters the proof needs, by name (top level); nothing else is ever recorded
 KEPT = (
     "TableName",
+    "IndexName",  # a Query of an index authorizes the index
     "QueueUrl",
     "Name",
     "WithDecryption",

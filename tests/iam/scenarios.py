@@ -56,6 +56,20 @@ def record_burst(path: Path, instances: int = 8) -> dict[str, Any]:
         lifecycle._drive = drive
 
 
+def _orphan_directory() -> Any:
+    """A FakeLdapDirectory that lists one stamped object whose instance does not exist."""
+    from adjoin.directory.base import StampedComputer
+    from adjoin.ownership import OwnerStamp
+    from tests.unit import fakes
+
+    class OrphanDirectory(fakes.FakeLdapDirectory):
+        def stamped_computers(self, ou: str | None) -> list[Any]:
+            owner = OwnerStamp("i-0f0f0f0f0f0f0f0f0", fakes.SPOKE_A, fakes.HUB_REGION)
+            return [StampedComputer("EC2F0F0F0F0F0F0", "CN=EC2F0F0F0F0F0F0,OU=x", owner)]
+
+    return OrphanDirectory
+
+
 def record_paths(path: Path) -> dict[str, dict[str, str]]:
     """Every other path of the engine, one batch each; returns instance id -> tags of the hub
     instances it touched (for the SendCommand tag conditions)."""
@@ -63,6 +77,7 @@ def record_paths(path: Path) -> dict[str, dict[str, str]]:
 
     from adjoin import handler
     from adjoin.directory import ad_tools_host
+    from adjoin.reconciler import Task
     from adjoin.settings import Settings
     from tests.e2e.moto_patches import fast_transactions
     from tests.unit import fakes
@@ -125,5 +140,19 @@ def record_paths(path: Path) -> dict[str, dict[str, str]]:
         # a retry (agent offline: visibility change) and a malformed event (dead letter)
         fake.online = set()
         run(tools, event(fakes.SPOKE_A, "us-east-1", late, "running"), "{not json")
+        # the reconciler: a run (the config table's accounts, its tasks on the queue), then a
+        # task of an ldap account (every instance, the account's rows through the index, the
+        # missed join queued as an event, an orphan stamped object removed and recorded left)
+        world.put_config(fakes.config_item(fakes.SPOKE_A, directoryAdapter="ldap"))
+        fake.online = None
+        with recorder.recording(path, LAMBDA_SESSION):
+            reconcile = handler.build_reconciler(
+                engine(DIRECTORY_ADAPTER="ldap", LEAVE_ADAPTER="ldap")
+            )
+            reconcile.start_run()
+        orphans = _orphan_directory()
+        reconcile.directories._ldap_class = lambda: orphans
+        with recorder.recording(path, LAMBDA_SESSION):
+            reconcile.run_task(Task(fakes.SPOKE_A, fakes.HUB_REGION, "proof"))
         handler.reset()
         return {tools_host: {"adToolsHost": "true"}}

@@ -298,13 +298,31 @@ def make_world(accounts: tuple[str, ...] = (HUB, SPOKE_A, SPOKE_B)) -> World:
     """Tables, queues, the join password parameter, the one-time password key and config items
     (inside mock_aws)."""
     ddb = boto3.client("dynamodb", region_name=HUB_REGION)
-    for name, key in ((CONFIG_TABLE, "accountId"), (STATE_TABLE, "instanceId")):
-        ddb.create_table(
-            TableName=name,
-            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+    ddb.create_table(
+        TableName=CONFIG_TABLE,
+        KeySchema=[{"AttributeName": "accountId", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "accountId", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.create_table(  # as modules/hub tables.tf: the reconciler's index by account and Region
+        TableName=STATE_TABLE,
+        KeySchema=[{"AttributeName": "instanceId", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in ("instanceId", "accountId", "region")
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-account",
+                "KeySchema": [
+                    {"AttributeName": "accountId", "KeyType": "HASH"},
+                    {"AttributeName": "region", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
     sqs = boto3.client("sqs", region_name=HUB_REGION)
     dlq = sqs.create_queue(QueueName="ad-join-dlq")["QueueUrl"]
     queue = sqs.create_queue(QueueName="ad-join-queue")["QueueUrl"]  # the hub module's name
@@ -451,6 +469,12 @@ class FakeLdapDirectory:
     log: list[tuple[str, str]] = field(default_factory=list)
     existing: set[str] = field(default_factory=set)
     controller: str | None = "dc1.corp.example.com"  # what create_computer reports
+    #: what stamped_computers lists (the reconciler's tests set it)
+    stamped: list[Any] = field(default_factory=list)
+
+    def stamped_computers(self, ou: str | None) -> list[Any]:
+        self.log.append(("stamped", ou or ""))
+        return [c for c in self.stamped if c.name in self.existing]
 
     def create_computer(self, account: Any) -> str | None:
         self.log.append(("create", account.name))
@@ -467,19 +491,20 @@ class FakeLdapDirectory:
 
 class SharedLdap:
     """A constructor of FakeLdapDirectory (the engine builds one per use) whose directories all
-    share one set of objects and one log: `existing`, `log`, and the last one built in
-    `directory`. With `fake`, a delete also removes the object from `fake`'s Directory Service
-    (the same AD behind both adapters)."""
+    share one set of objects, one log and one list of stamped objects: `existing`, `log`,
+    `stamped`, and the last one built in `directory`. With `fake`, a delete also removes the
+    object from `fake`'s Directory Service (the same AD behind both adapters)."""
 
     def __init__(self, fake: FakeAws | None = None) -> None:
         self.existing: set[str] = set()
         self.log: list[tuple[str, str]] = []
+        self.stamped: list[Any] = []
         self.fake = fake
         self.directory: FakeLdapDirectory | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> FakeLdapDirectory:
         directory = FakeLdapDirectory(*args, **kwargs)
-        directory.existing, directory.log = self.existing, self.log
+        directory.existing, directory.log, directory.stamped = self.existing, self.log, self.stamped
         if self.fake is not None:
             computers = self.fake.computers
             delete = directory.delete_computer

@@ -3,7 +3,9 @@ config put, and the console script itself."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +17,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from adjoin_cli import main as cli
 from adjoin_cli.main import main
 from tests.scripts.test_put_config_item import REQUIRED, SEED_ITEM
 
@@ -222,12 +225,68 @@ def test_the_console_script_is_the_projects_entry_point() -> None:
     assert entry.value == "adjoin_cli.main:main"
     assert entry.load() is main
     script = Path(sys.executable).parent / "ad-join"
-    proc = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
+    # the installed script with this checkout's code first (the venv may be shared by checkouts)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "lambda")}
+    proc = subprocess.run(
+        [str(script), "--help"], capture_output=True, text=True, check=False, env=env
+    )
     assert proc.returncode == 0, proc.stderr
-    for command in ("status", "dlq", "config"):
+    for command in ("status", "dlq", "reconcile", "config"):
         assert command in proc.stdout
 
 
 def test_the_cli_is_not_in_the_lambda_package() -> None:
     assert not (ROOT / "lambda" / "adjoin" / "cli.py").exists()
     assert (ROOT / "lambda" / "adjoin_cli" / "main.py").exists()
+
+
+# ---- reconcile ------------------------------------------------------------------------------
+
+
+class FakeLambda:
+    """A Lambda client that answers Invoke as the hub Lambda would (moto's needs Docker)."""
+
+    def __init__(self, answer: dict[str, Any], error: bool = False) -> None:
+        self.answer, self.error = answer, error
+        self.calls: list[dict[str, Any]] = []
+
+    def invoke(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(kwargs)
+        reply: dict[str, Any] = {"Payload": io.BytesIO(json.dumps(self.answer).encode())}
+        if self.error:
+            reply["FunctionError"] = "Unhandled"
+        return reply
+
+
+def test_reconcile_dry_run_of_one_task_prints_its_plan(
+    hub: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = FakeLambda({"account": ACCOUNT, "plan": {"steps": [{"kind": "join"}]}, "skipped": ""})
+    monkeypatch.setattr(cli, "_lambda_client", lambda session, endpoint: fake)
+    args = ["reconcile", "--account", ACCOUNT, "--task-region", REGION, "--dry-run"]
+    assert main(args) == 0
+    [call] = fake.calls
+    assert call["FunctionName"] == "ad-join"
+    assert json.loads(call["Payload"]) == {
+        "action": "reconcile", "dryRun": True, "account": ACCOUNT, "region": REGION,
+    }  # fmt: skip
+    assert lines(capsys.readouterr().out)[0]["plan"]["steps"] == [{"kind": "join"}]
+
+
+def test_reconcile_reports_a_skipped_task_and_a_failed_lambda(
+    hub: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    skipped = FakeLambda({"skipped": "throttled: DescribeInstances"})
+    monkeypatch.setattr(cli, "_lambda_client", lambda session, endpoint: skipped)
+    assert main(["reconcile", "--account", ACCOUNT, "--task-region", REGION]) == 1
+    failed = FakeLambda({"errorMessage": "boom"}, error=True)
+    monkeypatch.setattr(cli, "_lambda_client", lambda session, endpoint: failed)
+    assert main(["reconcile"]) == 1
+    assert json.loads(failed.calls[0]["Payload"]) == {"action": "reconcile", "dryRun": False}
+    assert "the Lambda failed" in capsys.readouterr().err
+
+
+def test_reconcile_needs_account_and_region_together(hub: dict[str, Any]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["reconcile", "--account", ACCOUNT])
+    assert exited.value.code == 2

@@ -186,26 +186,16 @@ def dns_directory() -> MockDirectory:
         add(dn, {"objectClass": ["top", "container"]})
     add(FORWARD, {"objectClass": ["top", "dnsZone"], "dc": DOMAIN})
     add(REVERSE, {"objectClass": ["top", "dnsZone"], "dc": "0.10.in-addr.arpa"})
-    add(
-        f"DC=ec2abc123,{FORWARD}",
-        {"objectClass": ["top", "dnsNode"], "dc": "ec2abc123", "dnsRecord": [
-            dns_records.a_blob("10.0.3.2")]},
-    )  # fmt: skip
-    add(
-        f"DC=other,{FORWARD}",
-        {"objectClass": ["top", "dnsNode"], "dc": "other", "dnsRecord": [
-            dns_records.a_blob("10.0.3.9")]},
-    )  # fmt: skip
-    add(
-        f"DC=2.3,{REVERSE}",
-        {"objectClass": ["top", "dnsNode"], "dc": "2.3", "dnsRecord": [
-            dns_records.ptr_blob("ec2abc123.ad.example.com")]},
-    )  # fmt: skip
-    add(
-        f"DC=9.3,{REVERSE}",
-        {"objectClass": ["top", "dnsNode"], "dc": "9.3", "dnsRecord": [
-            dns_records.ptr_blob("other.ad.example.com")]},
-    )  # fmt: skip
+    for zone, node, blob in (
+        (FORWARD, "ec2abc123", dns_records.a_blob("10.0.3.2")),
+        (FORWARD, "other", dns_records.a_blob("10.0.3.9")),
+        (REVERSE, "2.3", dns_records.ptr_blob("ec2abc123.ad.example.com")),
+        (REVERSE, "9.3", dns_records.ptr_blob("other.ad.example.com")),
+    ):
+        add(
+            f"DC={node},{zone}",
+            {"objectClass": ["top", "dnsNode"], "dc": node, "dnsRecord": [blob]},
+        )
     directory.create_computer(stamped())
     return directory
 

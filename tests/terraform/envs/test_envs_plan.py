@@ -181,7 +181,7 @@ def test_local_env_plans_the_whole_organization(local_plan: PlanSummary) -> None
     counts = module_counts(local_plan)
     assert counts == {
         "powertools": 1,  # the Powertools layer, published locally (the emulator has none)
-        "hub": 29,  # with the one-time password key and its alias (otp.tf)
+        "hub": 33,  # with the one-time password key and its alias (otp.tf)
         "hub_euw1": 11,
         "w1_use1": 10,
         "w1_euw1": 8,
@@ -224,10 +224,10 @@ def test_local_env_routes_workload_events_to_the_hub_account(local_plan: PlanSum
 
 
 def test_local_env_no_policy_allows_everything_on_everything(local_plan: PlanSummary) -> None:
-    # hub 8 (with the one-time password key's) + regional 3 + workload 2 per Region and 2 more
-    # for each spoke role, minus the two spoke trust policies: they name
-    # module.hub.lambda_role_arn, known after apply.
-    assert len(local_plan.known_policies()) == 8 + 3 + 4 * 2 + 2 * 2 - 2
+    # hub 7 + the one-time password key's 1 + the reconcile schedule's role 2 + regional 3 +
+    # workload 2 per Region and 2 more for each spoke role, minus the two spoke trust policies:
+    # they name module.hub.lambda_role_arn, known after apply.
+    assert len(local_plan.known_policies()) == 7 + 1 + 2 + 3 + 4 * 2 + 2 * 2 - 2
     assert wildcard_grants(local_plan) == []
 
 

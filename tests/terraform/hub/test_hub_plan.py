@@ -176,13 +176,20 @@ def test_rules_match_ec2_states_and_join_documents(plan: PlanSummary) -> None:
 
 def test_queue_policy_admits_bus_rules_spoke_topics_and_lambda(plan: PlanSummary) -> None:
     by_sid = {s["Sid"]: s for s in statements(plan.policy("aws_sqs_queue_policy.this"))}
-    assert set(by_sid) == {"HubBusRules", "SpokeRegionTopics", "Lambda", "OnlyOurRulesAndTopics"}
+    assert set(by_sid) == {
+        "HubBusRules", "SpokeRegionTopics", "Lambda", "LambdaReconcileWork",
+        "OnlyOurRulesAndTopics",
+    }  # fmt: skip
     # issue 9, defect 6: a sender without one of our rules or topics as source is denied
     deny = by_sid["OnlyOurRulesAndTopics"]
     assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "sqs:SendMessage")
     rules = as_list(by_sid["HubBusRules"]["Condition"]["ArnEquals"]["aws:SourceArn"])
     assert sorted(as_list(deny["Condition"]["ArnNotEquals"]["aws:SourceArn"])) == sorted(
         [*rules, "arn:aws:sns:eu-west-1:123456789012:ad-join-events"]
+    )
+    # ... but for the Lambda's role itself: the reconciler's tasks and EC2 events
+    assert deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == (
+        "arn:aws:iam::123456789012:role/ad-join-lambda"
     )
     assert by_sid["HubBusRules"]["Principal"] == {"Service": "events.amazonaws.com"}
     assert sorted(as_list(by_sid["HubBusRules"]["Condition"]["ArnEquals"]["aws:SourceArn"])) == [
@@ -194,6 +201,9 @@ def test_queue_policy_admits_bus_rules_spoke_topics_and_lambda(plan: PlanSummary
     )
     assert by_sid["Lambda"]["Principal"] == {"AWS": "arn:aws:iam::123456789012:role/ad-join-lambda"}
     assert "sqs:ChangeMessageVisibility" in by_sid["Lambda"]["Action"]
+    # the reconciler queues its tasks and EC2 events; no one else but the bus rules and topics
+    assert by_sid["LambdaReconcileWork"]["Action"] == "sqs:SendMessage"
+    assert by_sid["LambdaReconcileWork"]["Principal"] == by_sid["Lambda"]["Principal"]
     (dlq_statement,) = statements(plan.policy("aws_sqs_queue_policy.dlq"))
     assert dlq_statement["Action"] == "sqs:SendMessage"
     assert dlq_statement["Principal"] == {"AWS": "arn:aws:iam::123456789012:role/ad-join-lambda"}
@@ -316,6 +326,68 @@ def test_lambda_policy_is_least_privilege(plan: PlanSummary) -> None:
     ]
     assert by_sid["DeadLetterQueue"]["Resource"] == "arn:aws:sqs:us-east-1:123456789012:ad-join-dlq"
     assert "sqs:SendMessage" not in as_list(by_sid["Queue"]["Action"])
+    # the reconciler: account list, one account's rows, its work on the queue (nothing more)
+    assert by_sid["ReconcileReadAccounts"]["Action"] == "dynamodb:Scan"
+    assert by_sid["ReconcileReadAccounts"]["Resource"] == (
+        "arn:aws:dynamodb:us-east-1:123456789012:table/ad-join-config"
+    )
+    assert by_sid["ReconcileReadState"] == {
+        "Sid": "ReconcileReadState",
+        "Effect": "Allow",
+        "Action": "dynamodb:Query",
+        "Resource": "arn:aws:dynamodb:us-east-1:123456789012:table/ad-join-state/index/by-account",
+    }
+    assert by_sid["ReconcileQueueWork"]["Action"] == "sqs:SendMessage"
+    assert by_sid["ReconcileQueueWork"]["Resource"] == (
+        "arn:aws:sqs:us-east-1:123456789012:ad-join-queue"
+    )
+
+
+def test_reconcile_schedule_invokes_the_lambda_hourly_with_its_own_role(
+    plan: PlanSummary,
+) -> None:
+    schedule = plan.one("aws_scheduler_schedule.reconcile[0]")
+    assert schedule["schedule_expression"] == "rate(1 hour)"
+    assert schedule["flexible_time_window"] == [{"mode": "OFF", "maximum_window_in_minutes": None}]
+    (target,) = schedule["target"]
+    assert json.loads(target["input"]) == {"action": "reconcile", "dryRun": False}
+    (trust,) = statements(plan.policy("aws_iam_role.scheduler[0]", "assume_role_policy"))
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    (invoke,) = statements(plan.policy("aws_iam_role_policy.scheduler[0]"))
+    assert invoke["Action"] == "lambda:InvokeFunction"
+    assert invoke["Resource"] == "arn:aws:lambda:us-east-1:123456789012:function:ad-join"
+
+
+def test_reconcile_schedule_can_be_off_and_configured(
+    root: Root, lambda_zip: dict[str, str]
+) -> None:
+    off = root.plan(**ORG, reconcile={"enabled": False}, **lambda_zip)
+    assert off.types.get("aws_scheduler_schedule", 0) == 0
+    assert off.types["aws_iam_role"] == 1
+    custom = root.plan(
+        **ORG,
+        reconcile={"schedule_expression": "rate(6 hours)", "dry_run": True,
+                   "grace_period_minutes": 30, "max_deletions": 3, "max_deletion_percent": 0},
+        **lambda_zip,
+    )  # fmt: skip
+    assert custom.one("aws_scheduler_schedule.reconcile[0]")["schedule_expression"] == (
+        "rate(6 hours)"
+    )
+    target = custom.one("aws_scheduler_schedule.reconcile[0]")["target"][0]
+    assert json.loads(target["input"])["dryRun"] is True
+    env = custom.one("aws_lambda_function.this")["environment"][0]["variables"]
+    assert (env["RECONCILE_GRACE_SECONDS"], env["RECONCILE_MAX_DELETIONS"]) == ("1800", "3")
+    assert env["RECONCILE_MAX_DELETION_PERCENT"] == "0"
+
+
+def test_state_table_has_the_reconcilers_index(plan: PlanSummary) -> None:
+    table = plan.one("aws_dynamodb_table.state")
+    (index,) = table["global_secondary_index"]
+    assert (index["name"], index["hash_key"], index["range_key"]) == (
+        "by-account", "accountId", "region",
+    )  # fmt: skip
+    assert index["projection_type"] == "ALL"
 
 
 def test_powertools_layer_can_be_another_one(accounts_plan: PlanSummary) -> None:
@@ -386,6 +458,8 @@ def test_no_policy_allows_everything_on_everything(
         "module.hub.module.event_bus.aws_cloudwatch_event_bus_policy.this.policy",
         "module.hub.aws_iam_role.lambda.assume_role_policy",
         "module.hub.aws_iam_role_policy.lambda.policy",
+        "module.hub.aws_iam_role.scheduler[0].assume_role_policy",
+        "module.hub.aws_iam_role_policy.scheduler[0].policy",
         "module.hub.aws_kms_key.this.policy",
         "module.hub.aws_kms_key.otp.policy",
         "module.hub.aws_sns_topic_policy.alarms[0].policy",
