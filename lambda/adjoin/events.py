@@ -1,7 +1,8 @@
 """Parsing of queue message bodies into typed events (pure: no AWS calls).
 
 A body is an EventBridge event, either raw or inside an SNS envelope
-(`{"Type": "Notification", "Message": "<json string>", ...}`).
+(`{"Type": "Notification", "Message": "<json string>", ...}`): an EC2 state change, a Run Command
+status change, an Auto Scaling lifecycle action, or the engine's own lifecycle watch.
 """
 
 from __future__ import annotations
@@ -19,6 +20,23 @@ EC2_DETAIL_TYPE = "EC2 Instance State-change Notification"
 SSM_SOURCE = "aws.ssm"
 SSM_DETAIL_TYPE = "EC2 Command Invocation Status-change Notification"
 HANDLED_STATES = ("running", "terminated")
+# Auto Scaling lifecycle actions, as the EventBridge event reference for Amazon EC2 Auto Scaling
+# shows them (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-event-reference.html):
+# detail `LifecycleActionToken`, `AutoScalingGroupName`, `LifecycleHookName`, `EC2InstanceId`,
+# `LifecycleTransition`, `NotificationMetadata`, `Origin`, `Destination`.
+AUTOSCALING_SOURCE = "aws.autoscaling"
+LAUNCH_DETAIL_TYPE = "EC2 Instance-launch Lifecycle Action"
+TERMINATE_DETAIL_TYPE = "EC2 Instance-terminate Lifecycle Action"
+LIFECYCLE_TRANSITIONS = {
+    LAUNCH_DETAIL_TYPE: "autoscaling:EC2_INSTANCE_LAUNCHING",
+    TERMINATE_DETAIL_TYPE: "autoscaling:EC2_INSTANCE_TERMINATING",
+}
+#: the engine's own message that follows a launch action while its join is in progress
+WATCH_SOURCE = "ad-join"
+WATCH_DETAIL_TYPE = "Lifecycle Watch"
+#: LifecycleHookName: 1-255 of [A-Za-z0-9-_/] (API_PutLifecycleHook)
+_HOOK_NAME_RE = re.compile(r"^[A-Za-z0-9_/-]{1,255}$")
+_PLACES = frozenset({"EC2", "AutoScalingGroup", "WarmPool"})
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _COMMAND_ID_RE = re.compile(r"^[0-9a-fA-F-]{36}$")
 _MAX_FIELD = 256
@@ -54,7 +72,60 @@ class CommandStatusEvent:
     time: str
 
 
-Event = InstanceStateEvent | CommandStatusEvent
+@dataclass(frozen=True)
+class LifecycleActionEvent(InstanceStateEvent):
+    """An Auto Scaling lifecycle action: the instance waits (Pending:Wait or Terminating:Wait)
+    until the action is completed. The engine handles a launch action as a `running` event and
+    a terminate action as a `terminated` one (`state`: the same join and leave paths), then
+    completes the action (adjoin.lifecycle)."""
+
+    transition: str  # "launch" or "terminate"
+    hook_name: str
+    group_name: str
+    token: str
+    origin: str  # EC2, AutoScalingGroup or WarmPool
+    destination: str  # AutoScalingGroup, EC2 or WarmPool
+
+    @property
+    def to_warm_pool(self) -> bool:
+        """A scale-in that returns the instance to the warm pool (it is stopped, not
+        terminated: it keeps its computer object)."""
+        return self.destination == "WarmPool"
+
+
+@dataclass(frozen=True)
+class LifecycleWatch:
+    """The engine's own reminder that a launch action waits for its join: a heartbeat when the
+    action would otherwise time out, and the completion if the command's status never came."""
+
+    account: str
+    region: str
+    instance_id: str
+    hook_name: str
+    group_name: str
+    token: str
+    action_time: str  # when the action began (the lifecycle event's `time`)
+
+    def body(self) -> str:
+        return json.dumps(
+            {
+                "source": WATCH_SOURCE,
+                "detail-type": WATCH_DETAIL_TYPE,
+                "account": self.account,
+                "region": self.region,
+                "time": self.action_time,
+                "detail": {
+                    "instance-id": self.instance_id,
+                    "LifecycleHookName": self.hook_name,
+                    "AutoScalingGroupName": self.group_name,
+                    "LifecycleActionToken": self.token,
+                },
+            },
+            sort_keys=True,
+        )
+
+
+Event = InstanceStateEvent | CommandStatusEvent | LifecycleWatch
 
 
 def _text(obj: dict[str, Any], key: str, what: str) -> str:
@@ -102,9 +173,11 @@ def parse_event(body: str) -> Event:
     if not _REGION_RE.fullmatch(region):
         raise MalformedEvent("region is not a Region name")
     time = event.get("time") if isinstance(event.get("time"), str) else ""
-    instance_id = _text(detail, "instance-id", "detail.instance-id")
-    if not is_instance_id(instance_id):
-        raise MalformedEvent("detail.instance-id is not an EC2 instance id")
+    if source == AUTOSCALING_SOURCE and detail_type in LIFECYCLE_TRANSITIONS:
+        return _lifecycle_action(account, region, str(time), str(detail_type), detail)
+    if source == WATCH_SOURCE and detail_type == WATCH_DETAIL_TYPE:
+        return _watch(account, region, str(time), detail)
+    instance_id = _instance_id(detail, "instance-id")
     if source == EC2_SOURCE and detail_type == EC2_DETAIL_TYPE:
         state = _text(detail, "state", "detail.state")
         if state not in HANDLED_STATES:
@@ -124,3 +197,62 @@ def parse_event(body: str) -> Event:
             time=str(time),
         )
     raise MalformedEvent("unexpected source or detail-type")
+
+
+def _instance_id(detail: dict[str, Any], key: str) -> str:
+    instance_id = _text(detail, key, f"detail.{key}")
+    if not is_instance_id(instance_id):
+        raise MalformedEvent(f"detail.{key} is not an EC2 instance id")
+    return instance_id
+
+
+def _action_fields(detail: dict[str, Any]) -> tuple[str, str, str]:
+    """The hook name, group name and token every lifecycle action (and watch) carries."""
+    hook = _text(detail, "LifecycleHookName", "detail.LifecycleHookName")
+    if not _HOOK_NAME_RE.fullmatch(hook):
+        raise MalformedEvent("detail.LifecycleHookName is not a lifecycle hook name")
+    group = _text(detail, "AutoScalingGroupName", "detail.AutoScalingGroupName")
+    if any(ord(c) < 32 for c in group):
+        raise MalformedEvent("detail.AutoScalingGroupName holds control characters")
+    token = _text(detail, "LifecycleActionToken", "detail.LifecycleActionToken")
+    if not _COMMAND_ID_RE.fullmatch(token):
+        raise MalformedEvent("detail.LifecycleActionToken is not a lifecycle action token")
+    return hook, group, token
+
+
+def _lifecycle_action(
+    account: str, region: str, time: str, detail_type: str, detail: dict[str, Any]
+) -> LifecycleActionEvent:
+    instance_id = _instance_id(detail, "EC2InstanceId")
+    hook, group, token = _action_fields(detail)
+    if detail.get("LifecycleTransition") != LIFECYCLE_TRANSITIONS[detail_type]:
+        raise MalformedEvent(f"detail.LifecycleTransition does not match {detail_type}")
+    launch = detail_type == LAUNCH_DETAIL_TYPE
+    # without Origin and Destination (older events): a launch goes from EC2 to the group, a
+    # termination from the group to EC2
+    defaults = ("EC2", "AutoScalingGroup") if launch else ("AutoScalingGroup", "EC2")
+    places = []
+    for key, default in zip(("Origin", "Destination"), defaults, strict=True):
+        value = detail.get(key, default)
+        if value not in _PLACES:
+            raise MalformedEvent(f"detail.{key} is not EC2, AutoScalingGroup or WarmPool")
+        places.append(str(value))
+    return LifecycleActionEvent(
+        account=account,
+        region=region,
+        instance_id=instance_id,
+        state="running" if launch else "terminated",
+        time=time,
+        transition="launch" if launch else "terminate",
+        hook_name=hook,
+        group_name=group,
+        token=token,
+        origin=places[0],
+        destination=places[1],
+    )
+
+
+def _watch(account: str, region: str, time: str, detail: dict[str, Any]) -> LifecycleWatch:
+    instance_id = _instance_id(detail, "instance-id")
+    hook, group, token = _action_fields(detail)
+    return LifecycleWatch(account, region, instance_id, hook, group, token, time)
