@@ -225,8 +225,10 @@ class Engine:
         return f"status:{event.command_id}:{event.status}"
 
     def _dedupe(self, items: list[Item]) -> None:
-        """One record per instance per batch: exact duplicates are acknowledged, a different
-        event for the same instance waits for the next invocation (keeps the order)."""
+        """One record per instance per batch: a different event for the same instance waits for
+        the next invocation (keeps the order), and so does a redelivered copy of the same event
+        (it may own a claim its first delivery made: acknowledging it would leave the claim
+        unfinished); a copy delivered for the first time is acknowledged."""
         seen: dict[str, str] = {}
         for item in items:
             if item.outcome or item.event is None:
@@ -234,7 +236,7 @@ class Engine:
             instance_id, kind = item.event.instance_id, self._kind(item.event)
             if instance_id not in seen:
                 seen[instance_id] = kind
-            elif seen[instance_id] == kind:
+            elif seen[instance_id] == kind and item.receive_count <= 1:
                 item.finish(ACK, "duplicate_in_batch", "same event twice in a batch", "Skipped")
             else:
                 item.finish(RETRY, "ordering", "another event for this instance in the batch")

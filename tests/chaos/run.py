@@ -88,7 +88,7 @@ class Scenario:
     instances: int = 200
     terminations: int = 50
     duplicates: float = 0.05  # share of running events EventBridge delivers twice
-    late_agents: float = 0.10  # share of instances whose SSM agent comes online late
+    late_agents: float = 0.10  # share of instances whose SSM agent comes online 20-300 s late
     poison: int = 3  # malformed bodies in the running burst
 
 
@@ -207,7 +207,7 @@ class Run:
             windows = index % 2 == 1
             for iid in fakes.launch(account, region, count=count, windows=windows):
                 late = self.rng.random() < self.s.late_agents
-                online = w.T0 + (self.rng.uniform(300, 1500) if late else 0.0)
+                online = w.T0 + (self.rng.uniform(20, 300) if late else 0.0)
                 self.agents.add(
                     w.SimInstance(
                         iid,
@@ -249,7 +249,8 @@ class Run:
             record.status,
             document=record.document,
         )
-        self._send(self._body(instance.account, instance.region, event), "status", None)
+        body = self._body(instance.account, instance.region, event)
+        self._send(body, "status", instance.instance_id)
 
     # ---- the Lambda ---------------------------------------------------------------------------
     def _engine(self) -> Any:
@@ -745,7 +746,8 @@ def table(results: list[RunResult]) -> str:
         f"adapter {first.adapter} (leave adapter {leave}); {mix.label()}",
         f"{first.instances} instances over {len(ACCOUNTS)} accounts x {len(REGIONS)} Regions, "
         f"{first.duplicates:.0%} running events delivered twice, {first.late_agents:.0%} agents "
-        f"late, {first.poison} malformed bodies; then {first.terminations} terminations",
+        f"online 20-300 s late, {first.poison} malformed bodies; then {first.terminations} "
+        "terminations",
         f"modules/hub's defaults: queue delay {d.delay} s, visibility {d.visibility} s, redrive "
         f"after {d.max_receive} receives, batches of {d.batch_size} within {d.window:g} s, "
         f"retries from {d.retry_base} s doubling (at most 900 s) within {d.retry_max} s",

@@ -465,3 +465,32 @@ def test_terminated_while_the_join_retries_removes_the_object_it_created(
     assert ldap.log.count(("delete", name)) == 2
     item = world.state(iid)
     assert item is not None and item["status"] == "left"
+
+
+def test_a_redelivered_claim_owner_in_a_batch_with_a_fresh_copy_is_not_acknowledged_away(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine, monkeypatch: Any
+) -> None:
+    # GIVEN a join whose first delivery sent its command and lost the answer
+    [iid] = fakes.launch(fakes.SPOKE_A, REGION)
+    engine = make_engine()
+    original = SsmAdapter.send
+
+    def send_then_lose(self: SsmAdapter, *args: Any, **kwargs: Any) -> str:
+        original(self, *args, **kwargs)
+        raise CommandUnconfirmed("SendCommand: InternalError")
+
+    monkeypatch.setattr(SsmAdapter, "send", send_then_lose)
+    owner = running(iid)
+    assert engine.process([owner]) == [owner["messageId"]]
+    monkeypatch.setattr(SsmAdapter, "send", original)
+    # WHEN its redelivery comes in one batch after a fresh copy of the same event (EventBridge
+    # delivered it twice)
+    copy = running(iid)
+    failures = engine.process([copy, redelivery(owner)])
+    # THEN the copy is acknowledged (the claim is not its own), the owner is not: it comes back
+    assert failures == [owner["messageId"]]
+    # AND on its own delivery it adopts its command: the claim is finished, one command
+    assert engine.process([redelivery(owner, 3)]) == []
+    item = world.state(iid)
+    assert item is not None and item["commandId"] == accepted()[0].command_id
+    assert len(accepted()) == 1

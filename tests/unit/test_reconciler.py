@@ -125,7 +125,7 @@ def test_an_orphan_stamped_object_is_removed_and_an_unstamped_one_is_not(
         "EC2ABCDEF012345", "CN=EC2ABCDEF012345,OU=x",
         OwnerStamp("i-0abcdef0123456789", fakes.SPOKE_A, REGION), "2020-01-01T00:00:00+00:00",
     )  # fmt: skip
-    ldap.directory.stamped = [orphan]
+    ldap.stamped[:] = [orphan]
     ldap.directory.existing |= {orphan.name, "EC2UNSTAMPED01"}
     # WHEN the task runs
     report = build(engine).run_task(Task(fakes.SPOKE_A, REGION, "run-1"))
