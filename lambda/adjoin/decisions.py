@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from enum import Enum
@@ -261,149 +262,88 @@ def retry_exhausted(
 
 # ---------------------------------------------------------------- Auto Scaling lifecycle hooks
 #
-# A launch action is handled as a `running` event, a terminate action as a `terminated` one;
-# these decide what becomes of the action itself (adjoin.lifecycle does it).
+# The engine handles a launch action as a `running` event and a terminate action as a
+# `terminated` one; these decide what becomes of the action itself (adjoin.lifecycle acts).
 
 CONTINUE, ABANDON = "CONTINUE", "ABANDON"
-#: the hook's HeartbeatTimeout when DescribeLifecycleHooks cannot say: the API's default
-#: (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutLifecycleHook.html)
-DEFAULT_HEARTBEAT_TIMEOUT = 3600
-#: SQS delays a message by at most 15 minutes (SendMessage DelaySeconds)
-MAX_MESSAGE_DELAY = 900
-#: state row attributes that name the launch action a join must complete (adjoin.lifecycle)
+#: the state row attributes that name the launch action a join completes when its command
+#: reports (the command-status event does not carry them)
 ROW_HOOK, ROW_GROUP, ROW_TOKEN = "lifecycleHookName", "autoScalingGroupName", "lifecycleActionToken"
-#: launch outcomes after which nothing waits any more: the instance is gone, or another copy
-#: of the event (or no event at all) is in charge
-_LAUNCH_NOTHING = frozenset(
+#: launch outcomes after which nothing is completed: the instance is gone, or another message
+#: (a copy of this one, or the join command's status) completes the action
+_LAUNCH_LEFT_TO_OTHERS = frozenset(
     {
+        "join",  # this message's claim sent the join command: its status completes the action
+        "already_joining",  # this message's own claim, redelivered after its command was sent
+        "duplicate_in_batch",
         "instance_gone",
         "instance_not_found",
         "terminated_before_join",
         "terminated_during_join",
-        "duplicate_in_batch",
     }
 )
-#: the instance will not be joined, and that is not a failure: it may go in service
-_LAUNCH_CONTINUE = frozenset({"opted_out", "instance_not_running"})
 
 
-@dataclass(frozen=True)
-class LifecyclePlan:
-    """What to do with a lifecycle action after the engine's own work on its event."""
+def lifecycle_result(launch: bool, kind: str, reason: str, failure_result: str) -> str | None:
+    """The result to complete a lifecycle action with once the engine handled its event as
+    `running` (launch) or `terminated`: `kind` is the message's outcome (ack, retry, reject)
+    and `reason` its reason. None: not now (a retry comes back; another message completes it).
 
-    complete: str | None = None  # CONTINUE or ABANDON: complete the action now
-    attach: bool = False  # another claim's join is in progress: name the action on its row
-    watch: bool = False  # follow the join in progress with a watch message
-    schedule: bool = False  # the event comes back (a retry, a watch): heartbeat if needed
-    reason: str = ""
-
-
-def decide_launch(
-    outcome_kind: str,
-    reason: str,
-    *,
-    row: dict[str, object] | None,
-    token: str,
-    message_id: str,
-    failure_result: str,
-) -> LifecyclePlan:
-    """A launch action after the engine handled it as a `running` event. `row` is the state
-    row the claim met when it was refused (None otherwise)."""
-    if outcome_kind == "retry":
-        return LifecyclePlan(schedule=True, reason="retry")
-    if outcome_kind == "reject":  # invalid tag, directory error, retries exhausted, ...
-        return LifecyclePlan(complete=failure_result, reason="join_failed")
-    if reason == "join":  # this message's claim sent (or found again) the join command
-        return LifecyclePlan(watch=True, reason="join_in_progress")
-    if reason in _LAUNCH_CONTINUE:
-        return LifecyclePlan(complete=CONTINUE, reason=reason)
-    mine = row is not None and row.get(ROW_TOKEN) == token
-    if reason == "already_joining":
-        if row is not None and row.get("claimedBy") == message_id:
-            return LifecyclePlan(watch=True, reason="join_in_progress")  # a redelivery
-        if mine:
-            return LifecyclePlan(reason="duplicate_action")  # another copy watches it
-        return LifecyclePlan(attach=True, watch=True, reason="join_of_another_event")
-    if reason == "already_joined":
-        # with this action on the row, the command-status path completed it
-        return LifecyclePlan(reason="completed_with_status") if mine else LifecyclePlan(
-            complete=CONTINUE, reason="already_joined"
-        )
-    return LifecyclePlan(reason=reason if reason in _LAUNCH_NOTHING else "nothing_to_do")
+    A launch that will not join and did not fail (opted out, stopped, already joined) goes in
+    service with CONTINUE; a failed join with the configured result. A terminate action is
+    completed with CONTINUE once the leave is done, and also when it failed for good: the
+    instance terminates either way, and its later `terminated` event tries the leave again."""
+    if kind == "retry" or reason == "duplicate_in_batch":
+        return None
+    if not launch:
+        return CONTINUE
+    if kind == "reject":
+        return failure_result
+    return None if reason in _LAUNCH_LEFT_TO_OTHERS else CONTINUE
 
 
-def decide_attach_refused(row: dict[str, object] | None, failure_result: str) -> LifecyclePlan:
-    """The join the action was to wait for is no longer in progress (the row moved on)."""
-    status = (row or {}).get("status")
-    if status == JOINED:
-        return LifecyclePlan(complete=CONTINUE, reason="already_joined")
-    if status == FAILED:
-        return LifecyclePlan(complete=failure_result, reason="join_failed")
-    if status == JOINING:
-        return LifecyclePlan(attach=True, watch=True, reason="join_of_another_event")
-    return LifecyclePlan(reason="terminated_before_join")
+def claimed_elsewhere(row: dict[str, object] | None, message_id: str) -> bool:
+    """A launch action whose claim was refused because another message's join is in progress
+    (the instance's `running` event came first): it waits for that join, retried like an
+    agent that is not online yet, and completes when it finds the instance joined or failed."""
+    return row is not None and row.get("status") == JOINING and row.get("claimedBy") != message_id
 
 
-def decide_terminate(outcome_kind: str, reason: str) -> LifecyclePlan:
-    """A terminate action after the engine handled it as a `terminated` event: CONTINUE once
-    the computer object is gone (or cannot be removed: the instance terminates either way, the
-    later `terminated` event tries the leave again)."""
-    if outcome_kind == "retry":
-        return LifecyclePlan(schedule=True, reason="retry")
-    if reason == "duplicate_in_batch":
-        return LifecyclePlan(reason=reason)
-    return LifecyclePlan(complete=CONTINUE, reason="left" if outcome_kind == "ack" else reason)
-
-
-def decide_watch(
-    row: dict[str, object] | None,
-    token: str,
-    *,
-    elapsed_seconds: float,
-    max_seconds: int,
-    failure_result: str,
-) -> LifecyclePlan:
-    """A watch message: the join of its launch action may still be in progress."""
-    if row is None or row.get(ROW_TOKEN) != token:
-        return LifecyclePlan(reason="not_watched")
-    if row.get("status") != JOINING:
-        return LifecyclePlan(reason="join_reported")  # the command-status path completed it
-    if elapsed_seconds >= max_seconds:
-        return LifecyclePlan(complete=failure_result, reason="join_unreported")
-    return LifecyclePlan(watch=True, reason="join_in_progress")
-
-
-def decide_status_completion(
+def status_result(
     row: dict[str, object] | None, command_id: str, status: str, failure_result: str
 ) -> str | None:
     """The result to complete a launch action with when its join command reported `status`
-    (joined / failed); None when the row names no action of this command."""
-    if not row or not row.get(ROW_TOKEN) or row.get("commandId") != command_id:
+    (joined or failed) and the state row is `row`: None when the row names no lifecycle
+    action, or is no longer the outcome of this command."""
+    if not row or not row.get(ROW_TOKEN):
         return None
-    if row.get("status") != status:
+    if row.get("commandId") != command_id or row.get("status") != status:
         return None
     return CONTINUE if status == JOINED else failure_result
 
 
 def heartbeat_margin(timeout_seconds: int) -> int:
-    """How late the next delivery of a message may come after its delay (queue pickup, batching
-    window): 30 s, less for very short timeouts."""
+    """How late a message may come back after its delay (queue pickup, batching window)."""
     return max(1, min(30, timeout_seconds // 6))
 
 
 def max_wait(timeout_seconds: int) -> int:
-    """The longest the engine may leave an action alone: half its heartbeat timeout, less the
-    margin, so the next delivery always comes before the action times out."""
+    """The longest delay of a waiting lifecycle message: half the hook's heartbeat timeout less
+    the margin, so it always comes back before the action times out."""
     return max(1, timeout_seconds // 2 - heartbeat_margin(timeout_seconds))
 
 
 def needs_heartbeat(elapsed_seconds: float, timeout_seconds: int, next_delay: int) -> bool:
-    """Record a heartbeat now when the next delivery (after `next_delay`, at most `max_wait`)
-    may fall in a later half of the heartbeat timeout than this one (counted from the start of
-    the action). Deliveries are never more than half a timeout apart, so a heartbeat at the
-    last delivery before each half-timeout boundary keeps the action alive, and none is sent
-    while the join is young: with the default 3600 s timeout a join that finishes in minutes
-    needs none."""
+    """Record a heartbeat now when the message's next delivery (after `next_delay`, at most
+    `max_wait`) may fall in a later half of the heartbeat timeout than this one (counted from
+    the start of the action). Deliveries are never more than half a timeout apart, so the last
+    delivery before each half-timeout boundary heartbeats and the action never times out,
+    while a young action needs no call: with the default 3600 s timeout a join that waits a
+    few minutes for its agent records none.
+
+    RecordLifecycleActionHeartbeat extends the timeout by the hook's HeartbeatTimeout
+    (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RecordLifecycleActionHeartbeat.html)."""
     half = timeout_seconds / 2
     ahead = elapsed_seconds + next_delay + heartbeat_margin(timeout_seconds)
-    return int(ahead // half) > int(max(0.0, elapsed_seconds) // half)
+    # a delivery exactly on a boundary still belongs to the half before it
+    return math.ceil(ahead / half) - 1 > int(max(0.0, elapsed_seconds) // half)

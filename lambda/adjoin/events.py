@@ -2,7 +2,7 @@
 
 A body is an EventBridge event, either raw or inside an SNS envelope
 (`{"Type": "Notification", "Message": "<json string>", ...}`): an EC2 state change, a Run Command
-status change, an Auto Scaling lifecycle action, or the engine's own lifecycle watch.
+status change, or an Auto Scaling lifecycle action.
 """
 
 from __future__ import annotations
@@ -31,9 +31,6 @@ LIFECYCLE_TRANSITIONS = {
     LAUNCH_DETAIL_TYPE: "autoscaling:EC2_INSTANCE_LAUNCHING",
     TERMINATE_DETAIL_TYPE: "autoscaling:EC2_INSTANCE_TERMINATING",
 }
-#: the engine's own message that follows a launch action while its join is in progress
-WATCH_SOURCE = "ad-join"
-WATCH_DETAIL_TYPE = "Lifecycle Watch"
 #: LifecycleHookName: 1-255 of [A-Za-z0-9-_/] (API_PutLifecycleHook)
 _HOOK_NAME_RE = re.compile(r"^[A-Za-z0-9_/-]{1,255}$")
 _PLACES = frozenset({"EC2", "AutoScalingGroup", "WarmPool"})
@@ -79,12 +76,14 @@ class LifecycleActionEvent(InstanceStateEvent):
     a terminate action as a `terminated` one (`state`: the same join and leave paths), then
     completes the action (adjoin.lifecycle)."""
 
-    transition: str  # "launch" or "terminate"
     hook_name: str
     group_name: str
     token: str
-    origin: str  # EC2, AutoScalingGroup or WarmPool
     destination: str  # AutoScalingGroup, EC2 or WarmPool
+
+    @property
+    def launch(self) -> bool:
+        return self.state == "running"
 
     @property
     def to_warm_pool(self) -> bool:
@@ -93,39 +92,7 @@ class LifecycleActionEvent(InstanceStateEvent):
         return self.destination == "WarmPool"
 
 
-@dataclass(frozen=True)
-class LifecycleWatch:
-    """The engine's own reminder that a launch action waits for its join: a heartbeat when the
-    action would otherwise time out, and the completion if the command's status never came."""
-
-    account: str
-    region: str
-    instance_id: str
-    hook_name: str
-    group_name: str
-    token: str
-    action_time: str  # when the action began (the lifecycle event's `time`)
-
-    def body(self) -> str:
-        return json.dumps(
-            {
-                "source": WATCH_SOURCE,
-                "detail-type": WATCH_DETAIL_TYPE,
-                "account": self.account,
-                "region": self.region,
-                "time": self.action_time,
-                "detail": {
-                    "instance-id": self.instance_id,
-                    "LifecycleHookName": self.hook_name,
-                    "AutoScalingGroupName": self.group_name,
-                    "LifecycleActionToken": self.token,
-                },
-            },
-            sort_keys=True,
-        )
-
-
-Event = InstanceStateEvent | CommandStatusEvent | LifecycleWatch
+Event = InstanceStateEvent | CommandStatusEvent
 
 
 def _text(obj: dict[str, Any], key: str, what: str) -> str:
@@ -175,8 +142,6 @@ def parse_event(body: str) -> Event:
     time = event.get("time") if isinstance(event.get("time"), str) else ""
     if source == AUTOSCALING_SOURCE and detail_type in LIFECYCLE_TRANSITIONS:
         return _lifecycle_action(account, region, str(time), str(detail_type), detail)
-    if source == WATCH_SOURCE and detail_type == WATCH_DETAIL_TYPE:
-        return _watch(account, region, str(time), detail)
     instance_id = _instance_id(detail, "instance-id")
     if source == EC2_SOURCE and detail_type == EC2_DETAIL_TYPE:
         state = _text(detail, "state", "detail.state")
@@ -207,7 +172,7 @@ def _instance_id(detail: dict[str, Any], key: str) -> str:
 
 
 def _action_fields(detail: dict[str, Any]) -> tuple[str, str, str]:
-    """The hook name, group name and token every lifecycle action (and watch) carries."""
+    """The hook name, group name and token of a lifecycle action."""
     hook = _text(detail, "LifecycleHookName", "detail.LifecycleHookName")
     if not _HOOK_NAME_RE.fullmatch(hook):
         raise MalformedEvent("detail.LifecycleHookName is not a lifecycle hook name")
@@ -228,31 +193,18 @@ def _lifecycle_action(
     if detail.get("LifecycleTransition") != LIFECYCLE_TRANSITIONS[detail_type]:
         raise MalformedEvent(f"detail.LifecycleTransition does not match {detail_type}")
     launch = detail_type == LAUNCH_DETAIL_TYPE
-    # without Origin and Destination (older events): a launch goes from EC2 to the group, a
-    # termination from the group to EC2
-    defaults = ("EC2", "AutoScalingGroup") if launch else ("AutoScalingGroup", "EC2")
-    places = []
-    for key, default in zip(("Origin", "Destination"), defaults, strict=True):
-        value = detail.get(key, default)
-        if value not in _PLACES:
-            raise MalformedEvent(f"detail.{key} is not EC2, AutoScalingGroup or WarmPool")
-        places.append(str(value))
+    # without Destination (older events) a launch goes to the group, a termination to EC2
+    destination = detail.get("Destination", "AutoScalingGroup" if launch else "EC2")
+    if destination not in _PLACES:
+        raise MalformedEvent("detail.Destination is not EC2, AutoScalingGroup or WarmPool")
     return LifecycleActionEvent(
         account=account,
         region=region,
         instance_id=instance_id,
         state="running" if launch else "terminated",
         time=time,
-        transition="launch" if launch else "terminate",
         hook_name=hook,
         group_name=group,
         token=token,
-        origin=places[0],
-        destination=places[1],
+        destination=str(destination),
     )
-
-
-def _watch(account: str, region: str, time: str, detail: dict[str, Any]) -> LifecycleWatch:
-    instance_id = _instance_id(detail, "instance-id")
-    hook, group, token = _action_fields(detail)
-    return LifecycleWatch(account, region, instance_id, hook, group, token, time)

@@ -57,11 +57,13 @@ class Settings:
     reconcile_grace_seconds: int = 3600
     reconcile_max_deletions: int = 10
     reconcile_max_deletion_percent: int = 50  # of the objects a run knows; 0 = no share limit
-    #: Auto Scaling lifecycle hooks (adjoin.lifecycle): the command-status path reads the state
-    #: rows of its batch to complete the launch actions waiting for those joins
+    #: Auto Scaling lifecycle hooks (adjoin.lifecycle): a join command's status reads its state
+    #: row back to complete the launch action the join was for (one GetItem per status)
     lifecycle_hooks: bool = False
     #: the result of a launch action whose join failed (ABANDON: the group replaces the instance)
     lifecycle_failure_result: str = "CONTINUE"
+    #: the hooks' HeartbeatTimeout (at most): a waiting action is heartbeated before it times out
+    lifecycle_heartbeat_timeout: int = 3600
 
     @property
     def regions(self) -> tuple[str, ...]:
@@ -145,6 +147,8 @@ class Settings:
             reconcile_max_deletion_percent=integer("reconcile_max_deletion_percent", 0, 100),
             lifecycle_hooks=boolean("lifecycle_hooks"),
             lifecycle_failure_result=optional("lifecycle_failure_result").upper(),
+            # PutLifecycleHook: HeartbeatTimeout 30-7200 s
+            lifecycle_heartbeat_timeout=integer("lifecycle_heartbeat_timeout", 30, 7200),
         )
         bad_regions = [r for r in settings.served_regions if not _REGION_RE.fullmatch(r)]
         if bad_regions:
