@@ -420,3 +420,46 @@ def test_status_result_needs_the_action_and_this_command_on_the_row() -> None:
     assert d.status_result({**row, "status": "left"}, "c1", "joined", "ABANDON") is None
     assert d.status_result({"status": "joined", "commandId": "c1"}, "c1", "joined", "X") is None
     assert d.status_result(None, "c1", "joined", "ABANDON") is None
+
+
+# ------------------------------------------------------------------ settings
+
+
+def test_lifecycle_settings_default_and_read() -> None:
+    from adjoin.settings import Settings
+    from tests.unit.test_naming_passwords_settings import REQUIRED
+
+    s = Settings.from_env(REQUIRED)
+    assert (s.lifecycle_hooks, s.lifecycle_failure_result, s.lifecycle_heartbeat_timeout) == (
+        False,
+        "CONTINUE",
+        3600,
+    )
+    env = {
+        **REQUIRED,
+        "LIFECYCLE_HOOKS": "true",
+        "LIFECYCLE_FAILURE_RESULT": "abandon",
+        "LIFECYCLE_HEARTBEAT_TIMEOUT": "300",
+    }
+    s = Settings.from_env(env)
+    assert (s.lifecycle_hooks, s.lifecycle_failure_result, s.lifecycle_heartbeat_timeout) == (
+        True,
+        "ABANDON",
+        300,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("LIFECYCLE_HOOKS", "yes", "LIFECYCLE_HOOKS must be true or false"),
+        ("LIFECYCLE_FAILURE_RESULT", "RETRY", "LIFECYCLE_FAILURE_RESULT must be one of"),
+        ("LIFECYCLE_HEARTBEAT_TIMEOUT", "10", "LIFECYCLE_HEARTBEAT_TIMEOUT must be between 30"),
+    ],
+)
+def test_invalid_lifecycle_settings_are_named(name: str, value: str, message: str) -> None:
+    from adjoin.settings import Settings, SettingsError
+    from tests.unit.test_naming_passwords_settings import REQUIRED
+
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env({**REQUIRED, name: value})
