@@ -701,8 +701,10 @@ class Scenario:
         reports = []
         for line in self.runtime.logs().splitlines():
             if '"reconcile report"' in line:
-                with contextlib.suppress(ValueError):
+                try:
                     reports.append(json.loads(line)["reconcile"])
+                except (ValueError, KeyError) as exc:
+                    raise AssertionError(f"a reconcile report that is not one: {line!r}") from exc
         return reports
 
     def _in_real_directory(self) -> dict[str, bool]:
