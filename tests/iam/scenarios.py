@@ -160,7 +160,8 @@ def record_paths(path: Path) -> dict[str, dict[str, str]]:
         # Auto Scaling lifecycle actions of group "web" (issue 12): a launch that will not join
         # completes at once, an old launch still waiting for its agent records a heartbeat, and
         # a join command's status reads its row back and completes the launch it was for
-        hooks = engine(LIFECYCLE_HOOKS="true")
+        with recorder.recording(path, LAMBDA_SESSION):
+            hooks = engine(LIFECYCLE_HOOKS="true")
         (opted_out,) = fakes.launch(fakes.SPOKE_A, fakes.HUB_REGION, tags={"autoadjoin": "false"})
         (waiting,) = fakes.launch(fakes.SPOKE_A, fakes.HUB_REGION)
         (joined,) = fakes.launch(fakes.SPOKE_A, fakes.HUB_REGION)
