@@ -611,8 +611,13 @@ def _wait_for_hooks(group: FakeAutoScalingGroup, state: InstanceState, transitio
             "EventBusName": "default",
         }
         events_backends[account][region].put_events([entry])
-        journal("lifecycle_action", transition=transition, instance_id=state.instance.id,
-                hook=hook.name, group=group.name)  # fmt: skip
+        journal(
+            "autoscaling.lifecycle_action",
+            transition=transition,
+            instance_id=state.instance.id,
+            hook=hook.name,
+            group=group.name,
+        )
     return True
 
 
@@ -670,7 +675,12 @@ def _complete_lifecycle_action(self: AutoScalingResponse) -> ActionResult:
         action = _lifecycle_actions.pop(key)
         group, instance_id = action["group"], action["instance_id"]
         others = [a for a in _lifecycle_actions.values() if a["instance_id"] == instance_id]
-    journal("lifecycle_completed", instance_id=instance_id, hook=action["hook"], result=result)
+    journal(
+        "autoscaling.lifecycle_completed",
+        instance_id=instance_id,
+        hook=action["hook"],
+        result=result,
+    )
     if others:  # another hook of the same transition still waits
         return EmptyResult()
     states = [s for s in group.instance_states if s.instance.id == instance_id]
@@ -691,7 +701,7 @@ def _record_lifecycle_action_heartbeat(self: AutoScalingResponse) -> ActionResul
         self._get_param("LifecycleHookName"),
         self._get_param("InstanceId"),
     )
-    journal("lifecycle_heartbeat", instance_id=_lifecycle_actions[key]["instance_id"])
+    journal("autoscaling.lifecycle_heartbeat", instance_id=_lifecycle_actions[key]["instance_id"])
     return EmptyResult()
 
 
