@@ -327,13 +327,78 @@ class Engine:
             assert item.event is not None and item.decision is not None  # noqa: S101
             item.decision = d.decide_agent(item.decision, item.event.instance_id in online)
 
+    def _leaves_read(self, items: list[Item]) -> dict[str, dict[str, Any] | None]:
+        """The state items of the batch's terminations, in one read (TransactGetItems, 100 per
+        call): their `leaving` writes join the batch's first transaction. An item the read
+        misses (the read failed) takes the per-instance write in `_leave` instead."""
+        ids = [
+            item.event.instance_id
+            for item in items
+            if item.outcome is None
+            and isinstance(item.event, InstanceStateEvent)
+            and item.event.state == "terminated"
+            and item.decision is not None
+            and item.decision.action is Action.LEAVE
+            and item.config is not None
+        ]
+        if not ids:
+            return {}
+        try:
+            return self.state.get_many(ids)
+        except Exception as exc:  # each leave writes on its own, as before the batching
+            logger.warning(
+                "could not read the terminations' state: one write each",
+                extra={"error": str(classify(exc, "state TransactGetItems"))},
+            )
+            return {}
+
+    def _leave_transition(
+        self, item: Item, old: dict[str, Any] | None, now: str
+    ) -> Transition | None:
+        """The `leaving` write of a termination whose state was read, conditional on the item
+        being still what was read (or still absent): the read old item is then exactly what an
+        UpdateItem with ALL_OLD would have returned. None: nothing to write (already left)."""
+        ev = item.event
+        assert ev is not None  # noqa: S101
+        if old is not None and old.get("status") == d.LEFT:
+            item.leave_started = True
+            item.decision = d.decide_terminated(d.LEFT)
+            item.finish(ACK, item.decision.reason, item.decision.detail, "Skipped")
+            return None
+        seen = StateStore.seen_of(old)
+        if old is not None and seen is None:  # an item the engine did not write: no batching
+            return None
+        return Transition(
+            ev.instance_id,
+            d.LEAVING,
+            "terminated",
+            "unchanged" if old is not None else "absent",
+            now,
+            attributes=(("accountId", ev.account), ("region", ev.region)),
+            seen=seen,
+        )
+
     def _first_transitions(self, items: list[Item]) -> None:
-        """Claims, pending/skipped/failed records and command results: one transaction."""
+        """Claims, pending/skipped/failed records, command results and the terminations'
+        `leaving`: one transaction (after one read of the terminations' items)."""
         now = _iso(self.clock_ms())
         transitions: dict[str, tuple[Transition, Item]] = {}
+        read = self._leaves_read(items)
         for item in items:
             ev, dec = item.event, item.decision
             if item.outcome or ev is None or dec is None or item.config is None:
+                continue
+            if (
+                isinstance(ev, InstanceStateEvent)
+                and ev.state == "terminated"
+                and dec.action is Action.LEAVE
+                and ev.instance_id in read
+            ):
+                old = read[ev.instance_id]
+                leaving = self._leave_transition(item, old, now)
+                if leaving is not None:
+                    item.old_item = old
+                    transitions[ev.instance_id] = (leaving, item)
                 continue
             if dec is NOT_FOUND:
                 logger.warning("running event for an instance EC2 does not know", extra=item.ctx())
@@ -401,6 +466,12 @@ class Engine:
             old_status = str(old["status"]) if old and "status" in old else None
             dec = item.decision
             assert dec is not None  # noqa: S101
+            if t.status == d.LEAVING:
+                # refused: the item changed since the read; `_leave` writes it on its own
+                item.leave_started = applied
+                if not applied:
+                    item.old_item = None
+                continue
             if isinstance(item.event, CommandStatusEvent):
                 if applied:
                     item.metrics.append("JoinSucceeded" if t.status == d.JOINED else "JoinFailed")
@@ -446,6 +517,9 @@ class Engine:
                 elif dec.action is Action.LEAVE:
                     jobs.append(functools.partial(self._leave, item))
                 elif dec.action is Action.RECORD and isinstance(ev, CommandStatusEvent):
+                    if not self.settings.tag_computer_name:  # opt-in: one CreateTags each
+                        item.finish(ACK, dec.reason)
+                        continue
                     ec2 = Ec2Adapter(self._client("ec2", config, ev.region))
                     jobs.append(functools.partial(self._tag, item, ec2))
             except AdJoinError as exc:
@@ -495,27 +569,32 @@ class Engine:
         )
 
     def _leave(self, item: Item) -> None:
+        """Delete the computer object of a termination whose `leaving` is written: by the
+        batch's first transaction, or here, one UpdateItem returning the old item, when the
+        batched write could not be used (the read failed, or the item changed since)."""
         ev, config = item.event, item.config
         assert ev is not None and config is not None  # noqa: S101
-        t = Transition(
-            ev.instance_id,
-            d.LEAVING,
-            "terminated",
-            "not_left",
-            _iso(self.clock_ms()),
-            attributes=(("accountId", ev.account), ("region", ev.region)),
-        )
-        try:
-            applied, old = self.state.update_returning_old(t)
-        except Exception as exc:
-            self._fail(item, classify(exc, "state UpdateItem"))
-            return
-        item.old_item = old
-        item.leave_started = True
-        if not applied:
-            item.decision = d.decide_terminated(d.LEFT)
-            item.finish(ACK, item.decision.reason, item.decision.detail, "Skipped")
-            return
+        if not item.leave_started:
+            t = Transition(
+                ev.instance_id,
+                d.LEAVING,
+                "terminated",
+                "not_left",
+                _iso(self.clock_ms()),
+                attributes=(("accountId", ev.account), ("region", ev.region)),
+            )
+            try:
+                applied, old = self.state.update_returning_old(t)
+            except Exception as exc:
+                self._fail(item, classify(exc, "state UpdateItem"))
+                return
+            item.old_item = old
+            item.leave_started = True
+            if not applied:
+                item.decision = d.decide_terminated(d.LEFT)
+                item.finish(ACK, item.decision.reason, item.decision.detail, "Skipped")
+                return
+        old = item.old_item
         item.decision = d.decide_terminated(_status_before_leaving(old))
         name = str((old or {}).get("computerName") or "") or computer_name(
             ev.instance_id, self.settings.computer_name_prefix

@@ -41,6 +41,8 @@ class Settings:
     #: the Directory Service directory of config items without `directoryId` ("" = none)
     default_directory_id: str = ""
     computer_name_prefix: str = "EC2"
+    #: tag each joined instance with adComputerName (one CreateTags per instance): opt-in
+    tag_computer_name: bool = False
     config_cache_ttl_seconds: int = 60
     #: first retry delay of a transient failure, doubled at each receive (decisions.retry_delay):
     #: short, so an instance whose SSM agent is not online yet is tried again within seconds
@@ -94,6 +96,16 @@ class Settings:
                 problems.append(f"{name} must be between {low} and {high}, got {value}")
             return value
 
+        def flag(field: str) -> bool:
+            name, default = field.upper(), getattr(cls, field)
+            raw = env.get(name, "").strip().lower()
+            if not raw:
+                return bool(default)
+            if raw not in ("true", "false"):
+                problems.append(f"{name} must be true or false, got {raw!r}")
+                return bool(default)
+            return raw == "true"
+
         hub = required("HUB_ACCOUNT_ID")
         if hub and not is_account_id(hub):
             problems.append(f"HUB_ACCOUNT_ID must be a 12-digit account id, got {hub!r}")
@@ -116,6 +128,7 @@ class Settings:
             leave_adapter=optional("leave_adapter"),
             default_directory_id=optional("default_directory_id"),
             computer_name_prefix=optional("computer_name_prefix"),
+            tag_computer_name=flag("tag_computer_name"),
             otp_key_id=optional("otp_key_id"),
             partition=optional("partition"),
             config_cache_ttl_seconds=integer("config_cache_ttl_seconds", 0, 86400),

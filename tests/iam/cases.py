@@ -215,6 +215,7 @@ TRANSACT_ACTIONS = {
     "Put": "PutItem",
     "Delete": "DeleteItem",
     "ConditionCheck": "ConditionCheckItem",
+    "Get": "GetItem",  # TransactGetItems (DOC["transact"])
 }
 
 
@@ -256,7 +257,8 @@ def _request(world: World, rec: dict[str, Any]) -> list[Case]:
         why = DOC["assume_role"]
         return [one("sts:AssumeRole", target, f" {target}", resource_policy=trust, why=why)]
     if service == "dynamodb":
-        if op == "TransactWriteItems":
+        transact = op in ("TransactWriteItems", "TransactGetItems")
+        if transact:
             writes = {
                 (TRANSACT_ACTIONS[kind], body["TableName"])
                 for entry in p.get("TransactItems", [])
@@ -274,7 +276,7 @@ def _request(world: World, rec: dict[str, Any]) -> list[Case]:
                 f"dynamodb:{action}",
                 f"arn:{part}:dynamodb:{region}:{account}:table/{table}{index}",
                 f" {action} {table}{index}",
-                why=DOC["transact"] if op == "TransactWriteItems" else operation,
+                why=DOC["transact"] if transact else operation,
             )
             for action, table in sorted(writes)
         ]
