@@ -39,7 +39,8 @@ STATUS = {("dynamodb", "TransactWriteItems"): B}
 #: with it: one CreateTags per instance
 STATUS_TAGGED = {**STATUS, ("ec2", "CreateTags"): N}
 LEAVE_COMMON = {
-    ("dynamodb", "TransactGetItems"): B,  # the old items, one read per batch
+    # the old items, one read per batch (of up to 25: moto's TransactGetItems limit)
+    ("dynamodb", "TransactGetItems"): B,
     ("dynamodb", "TransactWriteItems"): 2 * B,  # leaving (conditional on the read), then left
 }
 NO_LDAP = {"open": 0, "bind": 0, "search": 0, "add": 0, "modify": 0, "delete": 0}
@@ -66,7 +67,7 @@ EXPECTED: dict[str, dict[str, dict[str, Any]]] = {
             "calls": {
                 **LEAVE_COMMON,
                 ("ec2", "DescribeInstances"): 1,  # the AD tools host, looked up once a minute
-                ("ssm", "SendCommand"): N,  # one leave command per instance
+                ("ssm", "SendCommand"): B,  # one leave command per batch for all its names
             }
         },
     },

@@ -749,9 +749,8 @@ class Scenario:
                 if inst.instance_id in c["InstanceIds"]:
                     row["command"] = c["RequestedDateTime"].timestamp()
                     row["document"] = c["DocumentName"]
-                if c["account"] == HUB_ACCOUNT and inst.computer_name in c["Parameters"].get(
-                    "computerName", []
-                ):
+                names = ",".join(c["Parameters"].get("computerName", [])).split(",")
+                if c["account"] == HUB_ACCOUNT and inst.computer_name in names:
                     row["removed"] = c["RequestedDateTime"].timestamp()
             row["terminated put"] = inst.steps.get("terminated:put")
             if inst.directory.leave_adapter == "ldap":  # removed by the Lambda itself, over LDAP

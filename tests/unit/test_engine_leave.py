@@ -221,10 +221,50 @@ def test_ad_tools_host_is_looked_up_once_for_a_burst_of_leaves(
     engine.process([event(i, "running") for i in ids])
     fake.calls.clear()
     assert engine.process([event(i, "terminated") for i in ids]) == []
-    # one DescribeInstances in the hub finds the host; three leave commands go to it
+    # one DescribeInstances in the hub finds the host; one leave command carries the 3 names
     assert fake.calls[("ec2", "DescribeInstances")] == 1
     leaves = [c for c in fake.sent_commands() if c["DocumentName"] == "ad-join-leave"]
-    assert [c["InstanceIds"] for c in leaves] == [[host]] * 3
+    assert [c["InstanceIds"] for c in leaves] == [[host]]
+    names = leaves[0]["Parameters"]["computerName"][0].split(",")
+    assert sorted(names) == sorted("EC2" + i[-12:].upper() for i in ids)
+    recorded = set()
+    for iid in ids:  # each records the shared command as its leave command
+        item = world.state(iid)
+        assert item is not None and item["status"] == "left"
+        recorded.add(item["leaveCommandId"])
+    assert len(recorded) == 1 and "" not in recorded
+    ad_tools_host._hosts.clear()
+
+
+def test_ad_tools_host_leaves_go_in_commands_of_at_most_50_names_per_ou(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    from adjoin.directory import ad_tools_host
+
+    ad_tools_host._hosts.clear()
+    [host] = fakes.launch(fakes.HUB, fakes.HUB_REGION, tags={"adToolsHost": "true"})
+    engine = make_engine(LEAVE_ADAPTER="ad_tools_host")
+    ous = {"OU=A,OU=Computers,OU=AWS,DC=corp,DC=example,DC=com": 51, None: 2}
+    ids: dict[str | None, list[str]] = {}
+    for ou, count in ous.items():
+        tags = {"adComputerOU": ou} if ou else {}
+        ids[ou] = fakes.launch(fakes.SPOKE_A, REGION, count=count, tags=tags)
+    every = [i for group in ids.values() for i in group]
+    assert engine.process([event(i, "running") for i in every]) == []
+    # WHEN the 53 terminate in one batch
+    assert engine.process([event(i, "terminated") for i in every]) == []
+    # THEN 51 names in one OU take two commands (50 + 1), the other OU's 2 names one
+    leaves = [c for c in fake.sent_commands() if c["DocumentName"] == "ad-join-leave"]
+    sizes = sorted(len(c["Parameters"]["computerName"][0].split(",")) for c in leaves)
+    assert sizes == [1, 2, 50]
+    assert all(c["InstanceIds"] == [host] for c in leaves)
+    by_ou = {
+        c["Parameters"]["computerOU"][0]: c["Parameters"]["computerName"][0] for c in leaves
+    }
+    assert len(by_ou) == 2  # each command holds one OU's names
+    for iid in every:
+        item = world.state(iid)
+        assert item is not None and item["status"] == "left"
     ad_tools_host._hosts.clear()
 
 
