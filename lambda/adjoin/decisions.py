@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from enum import Enum
@@ -257,3 +258,92 @@ def retry_exhausted(
 ) -> bool:
     """True when the next attempt would fall after RETRY_MAX_SECONDS since the first send."""
     return (now_epoch_ms - sent_epoch_ms) / 1000.0 + delay_seconds > max_seconds
+
+
+# ---------------------------------------------------------------- Auto Scaling lifecycle hooks
+#
+# The engine handles a launch action as a `running` event and a terminate action as a
+# `terminated` one; these decide what becomes of the action itself (adjoin.lifecycle acts).
+
+CONTINUE, ABANDON = "CONTINUE", "ABANDON"
+#: the state row attributes that name the launch action a join completes when its command
+#: reports (the command-status event does not carry them)
+ROW_HOOK, ROW_GROUP, ROW_TOKEN = "lifecycleHookName", "autoScalingGroupName", "lifecycleActionToken"
+#: launch outcomes after which nothing is completed: the instance is gone, or another message
+#: (a copy of this one, or the join command's status) completes the action
+_LAUNCH_LEFT_TO_OTHERS = frozenset(
+    {
+        "join",  # this message's claim sent the join command: its status completes the action
+        "already_joining",  # this message's own claim, redelivered after its command was sent
+        "duplicate_in_batch",
+        "instance_gone",
+        "instance_not_found",
+        "terminated_before_join",
+        "terminated_during_join",
+    }
+)
+
+
+def lifecycle_result(launch: bool, kind: str, reason: str, failure_result: str) -> str | None:
+    """The result to complete a lifecycle action with once the engine handled its event as
+    `running` (launch) or `terminated`: `kind` is the message's outcome (ack, retry, reject)
+    and `reason` its reason. None: not now (a retry comes back; another message completes it).
+
+    A launch that will not join and did not fail (opted out, stopped, already joined) goes in
+    service with CONTINUE; a failed join with the configured result. A terminate action is
+    completed with CONTINUE once the leave is done, and also when it failed for good: the
+    instance terminates either way, and its later `terminated` event tries the leave again."""
+    if kind == "retry" or reason == "duplicate_in_batch":
+        return None
+    if not launch:
+        return CONTINUE
+    if kind == "reject":
+        return failure_result
+    return None if reason in _LAUNCH_LEFT_TO_OTHERS else CONTINUE
+
+
+def claimed_elsewhere(row: dict[str, object] | None, message_id: str) -> bool:
+    """A launch action whose claim was refused because another message's join is in progress
+    (the instance's `running` event came first): it waits for that join, retried like an
+    agent that is not online yet, and completes when it finds the instance joined or failed."""
+    return row is not None and row.get("status") == JOINING and row.get("claimedBy") != message_id
+
+
+def status_result(
+    row: dict[str, object] | None, command_id: str, status: str, failure_result: str
+) -> str | None:
+    """The result to complete a launch action with when its join command reported `status`
+    (joined or failed) and the state row is `row`: None when the row names no lifecycle
+    action, or is no longer the outcome of this command."""
+    if not row or not row.get(ROW_TOKEN):
+        return None
+    if row.get("commandId") != command_id or row.get("status") != status:
+        return None
+    return CONTINUE if status == JOINED else failure_result
+
+
+def heartbeat_margin(timeout_seconds: int) -> int:
+    """How late a message may come back after its delay (queue pickup, batching window)."""
+    return max(1, min(30, timeout_seconds // 6))
+
+
+def max_wait(timeout_seconds: int) -> int:
+    """The longest delay of a waiting lifecycle message: half the hook's heartbeat timeout less
+    the margin, so it always comes back before the action times out."""
+    return max(1, timeout_seconds // 2 - heartbeat_margin(timeout_seconds))
+
+
+def needs_heartbeat(elapsed_seconds: float, timeout_seconds: int, next_delay: int) -> bool:
+    """Record a heartbeat now when the message's next delivery (after `next_delay`, at most
+    `max_wait`) may fall in a later half of the heartbeat timeout than this one (counted from
+    the start of the action). Deliveries are never more than half a timeout apart, so the last
+    delivery before each half-timeout boundary heartbeats and the action never times out,
+    while a young action needs no call: with the default 3600 s timeout a join that waits a
+    few minutes for its agent records none.
+
+    RecordLifecycleActionHeartbeat extends the timeout by the hook's HeartbeatTimeout
+    (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RecordLifecycleActionHeartbeat.html)."""
+    half = timeout_seconds / 2
+    ahead = elapsed_seconds + next_delay + heartbeat_margin(timeout_seconds)
+    # a delivery exactly on a boundary still belongs to the half before it
+    return math.ceil(ahead / half) - 1 > int(max(0.0, elapsed_seconds) // half)

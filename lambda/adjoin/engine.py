@@ -31,8 +31,15 @@ from adjoin.config import AccountConfig, ConfigStore
 from adjoin.decisions import Action, Decision, InstanceInfo
 from adjoin.directory.factory import DirectoryFactory
 from adjoin.errors import AdJoinError, PermanentError, TransientError
-from adjoin.events import CommandStatusEvent, Event, InstanceStateEvent, parse_event
+from adjoin.events import (
+    CommandStatusEvent,
+    Event,
+    InstanceStateEvent,
+    LifecycleActionEvent,
+    parse_event,
+)
 from adjoin.join import JoinAttempt, JoinResult, JoinStep, retry_unavailable
+from adjoin.lifecycle import LifecycleStep
 from adjoin.log import logger
 from adjoin.naming import computer_name
 from adjoin.ownership import OwnerStamp
@@ -126,6 +133,17 @@ def _status_before_leaving(old: dict[str, Any] | None) -> str | None:
     return statuses[first - 1] if first > 0 else None
 
 
+def _action_attributes(event: InstanceStateEvent) -> tuple[tuple[str, str], ...]:
+    """The launch action a claim's join completes when its command reports (adjoin.lifecycle)."""
+    if not isinstance(event, LifecycleActionEvent):
+        return ()
+    return (
+        (d.ROW_HOOK, event.hook_name),
+        (d.ROW_GROUP, event.group_name),
+        (d.ROW_TOKEN, event.token),
+    )
+
+
 def _int(value: Any, default: int) -> int:
     try:
         return int(value)
@@ -160,6 +178,7 @@ class Engine:
         self.joins = JoinStep(settings, state, directories, otp)
         self._pool = ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="adjoin")
         self._lock = threading.Lock()
+        self.lifecycle = LifecycleStep(self)
 
     # ------------------------------------------------------------------ entry point
     def process(self, records: list[dict[str, Any]]) -> list[str]:
@@ -177,6 +196,7 @@ class Engine:
             self._first_transitions,
             self._run_work,
             self._final_transitions,
+            self._lifecycle_actions,
         )
         for step in steps:
             try:
@@ -220,6 +240,8 @@ class Engine:
 
     @staticmethod
     def _kind(event: Event) -> str:
+        if isinstance(event, LifecycleActionEvent):  # never a duplicate of the state change
+            return f"lifecycle:{event.token}"
         if isinstance(event, InstanceStateEvent):
             return event.state
         return f"status:{event.command_id}:{event.status}"
@@ -279,6 +301,11 @@ class Engine:
             elif item.outcome is None and isinstance(ev, CommandStatusEvent):
                 item.decision = d.decide_command_status(
                     ev, self.settings.linux_join_document, self.settings.windows_join_document
+                )
+            elif item.outcome is None and isinstance(ev, LifecycleActionEvent) and ev.to_warm_pool:
+                # scaled in to the warm pool: stopped, not terminated, it keeps its object
+                item.decision = Decision(
+                    Action.SKIP, "to_warm_pool", "instance goes to the warm pool"
                 )
             elif item.outcome is None and isinstance(ev, InstanceStateEvent):
                 item.decision = Decision(Action.LEAVE, "terminated")
@@ -415,6 +442,7 @@ class Engine:
                         ("adGroupName", dec.ad_group_name),
                         # where the object goes: the leave looks for it there
                         ("computerOU", dec.computer_ou or item.config.computer_ou or ""),
+                        *_action_attributes(ev),
                     )
                     t = Transition(
                         ev.instance_id,
@@ -486,6 +514,11 @@ class Engine:
                 continue  # tagging happens in _run_work
             if not applied:
                 refused = d.decide_claim_refused(old_status)
+                if isinstance(item.event, LifecycleActionEvent) and d.claimed_elsewhere(
+                    old, item.message_id
+                ):  # the action waits for that join (adjoin.lifecycle)
+                    item.finish(RETRY, "join_in_progress", "another message's join is running")
+                    continue
                 if refused.action is Action.SKIP:
                     item.decision = refused
                     item.finish(ACK, refused.reason, refused.detail, "Skipped")
@@ -811,7 +844,10 @@ class Engine:
     def _retry_delay(self, item: Item) -> int:
         """The backoff of the next attempt, or longer if the service asked for a longer wait."""
         asked = item.outcome.retry_after if item.outcome else None
-        return max(d.retry_delay(item.receive_count, self.settings.retry_base_seconds), asked or 0)
+        delay = max(d.retry_delay(item.receive_count, self.settings.retry_base_seconds), asked or 0)
+        if isinstance(item.event, LifecycleActionEvent):  # back before the action times out
+            delay = min(delay, d.max_wait(self.settings.lifecycle_heartbeat_timeout))
+        return delay
 
     def _compensate(self, item: Item, old_status: str) -> None:
         ev, config = item.event, item.config
@@ -834,6 +870,9 @@ class Engine:
             self._fail(item, classify(exc, "compensating leave"))
             return
         item.finish(ACK, "terminated_during_join", "computer object removed again", "Skipped")
+
+    def _lifecycle_actions(self, items: list[Item]) -> None:
+        self.lifecycle.run(items)
 
     def _ack_rest(self, items: list[Item]) -> None:
         for item in items:

@@ -1,7 +1,8 @@
 """Parsing of queue message bodies into typed events (pure: no AWS calls).
 
 A body is an EventBridge event, either raw or inside an SNS envelope
-(`{"Type": "Notification", "Message": "<json string>", ...}`).
+(`{"Type": "Notification", "Message": "<json string>", ...}`): an EC2 state change, a Run Command
+status change, or an Auto Scaling lifecycle action.
 """
 
 from __future__ import annotations
@@ -19,6 +20,20 @@ EC2_DETAIL_TYPE = "EC2 Instance State-change Notification"
 SSM_SOURCE = "aws.ssm"
 SSM_DETAIL_TYPE = "EC2 Command Invocation Status-change Notification"
 HANDLED_STATES = ("running", "terminated")
+# Auto Scaling lifecycle actions, as the EventBridge event reference for Amazon EC2 Auto Scaling
+# shows them (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-event-reference.html):
+# detail `LifecycleActionToken`, `AutoScalingGroupName`, `LifecycleHookName`, `EC2InstanceId`,
+# `LifecycleTransition`, `NotificationMetadata`, `Origin`, `Destination`.
+AUTOSCALING_SOURCE = "aws.autoscaling"
+LAUNCH_DETAIL_TYPE = "EC2 Instance-launch Lifecycle Action"
+TERMINATE_DETAIL_TYPE = "EC2 Instance-terminate Lifecycle Action"
+LIFECYCLE_TRANSITIONS = {
+    LAUNCH_DETAIL_TYPE: "autoscaling:EC2_INSTANCE_LAUNCHING",
+    TERMINATE_DETAIL_TYPE: "autoscaling:EC2_INSTANCE_TERMINATING",
+}
+#: LifecycleHookName: 1-255 of [A-Za-z0-9-_/] (API_PutLifecycleHook)
+_HOOK_NAME_RE = re.compile(r"^[A-Za-z0-9_/-]{1,255}$")
+_PLACES = frozenset({"EC2", "AutoScalingGroup", "WarmPool"})
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _COMMAND_ID_RE = re.compile(r"^[0-9a-fA-F-]{36}$")
 _MAX_FIELD = 256
@@ -52,6 +67,29 @@ class CommandStatusEvent:
     document_name: str
     status: str
     time: str
+
+
+@dataclass(frozen=True)
+class LifecycleActionEvent(InstanceStateEvent):
+    """An Auto Scaling lifecycle action: the instance waits (Pending:Wait or Terminating:Wait)
+    until the action is completed. The engine handles a launch action as a `running` event and
+    a terminate action as a `terminated` one (`state`: the same join and leave paths), then
+    completes the action (adjoin.lifecycle)."""
+
+    hook_name: str
+    group_name: str
+    token: str
+    destination: str  # AutoScalingGroup, EC2 or WarmPool
+
+    @property
+    def launch(self) -> bool:
+        return self.state == "running"
+
+    @property
+    def to_warm_pool(self) -> bool:
+        """A scale-in that returns the instance to the warm pool (it is stopped, not
+        terminated: it keeps its computer object)."""
+        return self.destination == "WarmPool"
 
 
 Event = InstanceStateEvent | CommandStatusEvent
@@ -102,9 +140,9 @@ def parse_event(body: str) -> Event:
     if not _REGION_RE.fullmatch(region):
         raise MalformedEvent("region is not a Region name")
     time = event.get("time") if isinstance(event.get("time"), str) else ""
-    instance_id = _text(detail, "instance-id", "detail.instance-id")
-    if not is_instance_id(instance_id):
-        raise MalformedEvent("detail.instance-id is not an EC2 instance id")
+    if source == AUTOSCALING_SOURCE and detail_type in LIFECYCLE_TRANSITIONS:
+        return _lifecycle_action(account, region, str(time), str(detail_type), detail)
+    instance_id = _instance_id(detail, "instance-id")
     if source == EC2_SOURCE and detail_type == EC2_DETAIL_TYPE:
         state = _text(detail, "state", "detail.state")
         if state not in HANDLED_STATES:
@@ -124,3 +162,49 @@ def parse_event(body: str) -> Event:
             time=str(time),
         )
     raise MalformedEvent("unexpected source or detail-type")
+
+
+def _instance_id(detail: dict[str, Any], key: str) -> str:
+    instance_id = _text(detail, key, f"detail.{key}")
+    if not is_instance_id(instance_id):
+        raise MalformedEvent(f"detail.{key} is not an EC2 instance id")
+    return instance_id
+
+
+def _action_fields(detail: dict[str, Any]) -> tuple[str, str, str]:
+    """The hook name, group name and token of a lifecycle action."""
+    hook = _text(detail, "LifecycleHookName", "detail.LifecycleHookName")
+    if not _HOOK_NAME_RE.fullmatch(hook):
+        raise MalformedEvent("detail.LifecycleHookName is not a lifecycle hook name")
+    group = _text(detail, "AutoScalingGroupName", "detail.AutoScalingGroupName")
+    if any(ord(c) < 32 for c in group):
+        raise MalformedEvent("detail.AutoScalingGroupName holds control characters")
+    token = _text(detail, "LifecycleActionToken", "detail.LifecycleActionToken")
+    if not _COMMAND_ID_RE.fullmatch(token):
+        raise MalformedEvent("detail.LifecycleActionToken is not a lifecycle action token")
+    return hook, group, token
+
+
+def _lifecycle_action(
+    account: str, region: str, time: str, detail_type: str, detail: dict[str, Any]
+) -> LifecycleActionEvent:
+    instance_id = _instance_id(detail, "EC2InstanceId")
+    hook, group, token = _action_fields(detail)
+    if detail.get("LifecycleTransition") != LIFECYCLE_TRANSITIONS[detail_type]:
+        raise MalformedEvent(f"detail.LifecycleTransition does not match {detail_type}")
+    launch = detail_type == LAUNCH_DETAIL_TYPE
+    # without Destination (older events) a launch goes to the group, a termination to EC2
+    destination = detail.get("Destination", "AutoScalingGroup" if launch else "EC2")
+    if destination not in _PLACES:
+        raise MalformedEvent("detail.Destination is not EC2, AutoScalingGroup or WarmPool")
+    return LifecycleActionEvent(
+        account=account,
+        region=region,
+        instance_id=instance_id,
+        state="running" if launch else "terminated",
+        time=time,
+        hook_name=hook,
+        group_name=group,
+        token=token,
+        destination=str(destination),
+    )

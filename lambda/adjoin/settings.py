@@ -11,6 +11,8 @@ from adjoin.naming import is_account_id, validate_prefix
 
 JOIN_ADAPTERS = ("ds", "ldap")
 LEAVE_ADAPTERS = ("ldap", "ad_tools_host", "none")
+#: CompleteLifecycleAction's LifecycleActionResult values
+LIFECYCLE_RESULTS = ("CONTINUE", "ABANDON")
 _TAG_RE = re.compile(r"^[^=]{1,128}=.{0,256}$")
 _PARTITION_RE = re.compile(r"^aws(-[a-z]+)*$")
 _DIRECTORY_ID_RE = re.compile(r"^d-[0-9a-f]{10}$")
@@ -57,6 +59,13 @@ class Settings:
     reconcile_grace_seconds: int = 3600
     reconcile_max_deletions: int = 10
     reconcile_max_deletion_percent: int = 50  # of the objects a run knows; 0 = no share limit
+    #: Auto Scaling lifecycle hooks (adjoin.lifecycle): a join command's status reads its state
+    #: row back to complete the launch action the join was for (one GetItem per status)
+    lifecycle_hooks: bool = False
+    #: the result of a launch action whose join failed (ABANDON: the group replaces the instance)
+    lifecycle_failure_result: str = "CONTINUE"
+    #: the hooks' HeartbeatTimeout (at most): a waiting action is heartbeated before it times out
+    lifecycle_heartbeat_timeout: int = 3600
 
     @property
     def regions(self) -> tuple[str, ...]:
@@ -96,15 +105,14 @@ class Settings:
                 problems.append(f"{name} must be between {low} and {high}, got {value}")
             return value
 
-        def flag(field: str) -> bool:
-            name, default = field.upper(), getattr(cls, field)
+        def boolean(field: str) -> bool:
+            name, default = field.upper(), bool(getattr(cls, field))
             raw = env.get(name, "").strip().lower()
-            if not raw:
-                return bool(default)
-            if raw not in ("true", "false"):
+            if raw in ("true", "false"):
+                return raw == "true"
+            if raw:
                 problems.append(f"{name} must be true or false, got {raw!r}")
-                return bool(default)
-            return raw == "true"
+            return default
 
         hub = required("HUB_ACCOUNT_ID")
         if hub and not is_account_id(hub):
@@ -128,7 +136,7 @@ class Settings:
             leave_adapter=optional("leave_adapter"),
             default_directory_id=optional("default_directory_id"),
             computer_name_prefix=optional("computer_name_prefix"),
-            tag_computer_name=flag("tag_computer_name"),
+            tag_computer_name=boolean("tag_computer_name"),
             otp_key_id=optional("otp_key_id"),
             partition=optional("partition"),
             config_cache_ttl_seconds=integer("config_cache_ttl_seconds", 0, 86400),
@@ -140,6 +148,10 @@ class Settings:
             reconcile_grace_seconds=integer("reconcile_grace_seconds", 0, 7 * 86400),
             reconcile_max_deletions=integer("reconcile_max_deletions", 0, 10000),
             reconcile_max_deletion_percent=integer("reconcile_max_deletion_percent", 0, 100),
+            lifecycle_hooks=boolean("lifecycle_hooks"),
+            lifecycle_failure_result=optional("lifecycle_failure_result").upper(),
+            # PutLifecycleHook: HeartbeatTimeout 30-7200 s
+            lifecycle_heartbeat_timeout=integer("lifecycle_heartbeat_timeout", 30, 7200),
         )
         bad_regions = [r for r in settings.served_regions if not _REGION_RE.fullmatch(r)]
         if bad_regions:
@@ -152,6 +164,11 @@ class Settings:
         if settings.leave_adapter not in LEAVE_ADAPTERS:
             problems.append(
                 f"LEAVE_ADAPTER must be one of {LEAVE_ADAPTERS}, got {settings.leave_adapter!r}"
+            )
+        if settings.lifecycle_failure_result not in LIFECYCLE_RESULTS:
+            problems.append(
+                f"LIFECYCLE_FAILURE_RESULT must be one of {LIFECYCLE_RESULTS}, "
+                f"got {settings.lifecycle_failure_result!r}"
             )
         if not _PARTITION_RE.fullmatch(settings.partition):
             problems.append(

@@ -31,12 +31,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 # The engine's own rules (lambda/adjoin) decide what a valid item is; this adds the checks an
 # operator benefits from up front (account ids, ARNs, DN shape) and never disagrees with them.
-from adjoin.config import DOMAIN_RE, LDAP_SECURITY, InvalidConfig, parse_account_item
+from adjoin.config import DOMAIN_RE, LDAP_SECURITY, ROLE_ARN_RE, InvalidConfig, parse_account_item
 from adjoin.decisions import valid_group_name
 from adjoin.settings import JOIN_ADAPTERS, LEAVE_ADAPTERS
 
 ACCOUNT_ID = re.compile(r"\d{12}")
-ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}")
 JOIN_USER = re.compile(r"[A-Za-z0-9 ._@\\-]{1,256}")
 PARAMETER_NAME = re.compile(r"/?[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
 PARAMETER_ARN = re.compile(r"arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter/.+")
@@ -99,7 +98,7 @@ def password_param(value: str) -> str:
 
 
 def role_arn(value: str) -> str:
-    if value and not ROLE_ARN.fullmatch(value):
+    if value and not ROLE_ARN_RE.fullmatch(value):
         raise ValueError(f"{value!r} is not an IAM role ARN (or empty for the hub account)")
     return value
 
@@ -139,10 +138,10 @@ def build_item(
         "dnsIP1": ipv4(dns_ip1),
         "assumeRoleARN": role_arn(assume_role_arn),
     }
-    arn = ROLE_ARN.fullmatch(item["assumeRoleARN"])
-    if arn and arn.group(1) != item["accountId"]:
+    arn = ROLE_ARN_RE.fullmatch(item["assumeRoleARN"])
+    if arn and arn.group("account") != item["accountId"]:
         raise ValueError(
-            f"assumeRoleARN is in account {arn.group(1)}, not in {item['accountId']}: "
+            f"assumeRoleARN is in account {arn.group('account')}, not in {item['accountId']}: "
             "the hub assumes a role in the account it joins instances for"
         )
     if dns_ip2:  # a one-DC domain leaves it out

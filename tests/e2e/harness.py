@@ -374,7 +374,18 @@ class LambdaRuntime:
             RoleArn=self.config["Role"], RoleSessionName=self.function_name
         )
         creds = assumed["Credentials"]
-        env = {k: v for k, v in clean_aws_env().items() if k not in ("PYTHONPATH",)}
+        # Lambda's own variables, not the test process's: a variable of the machine running the
+        # tests (POWERTOOLS_LOG_LEVEL, LOG_LEVEL, PYTHONPATH, ...) must not change the function
+        # (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime)
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "SYSTEMROOT")}
+        env.update(
+            LANG="en_US.UTF-8",
+            TZ=":UTC",
+            AWS_EC2_METADATA_DISABLED="true",
+            AWS_EXECUTION_ENV="AWS_Lambda_python3.11",
+            LAMBDA_TASK_ROOT=str(self.code_dir),
+            _HANDLER=self.config["Handler"],
+        )
         env.update(self.config.get("Environment", {}).get("Variables", {}))
         env.update(
             AWS_ENDPOINT_URL=self.aws.endpoint,

@@ -10,7 +10,6 @@ the event source mapping and the real handler from the packaged zip does the wor
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
@@ -701,8 +700,10 @@ class Scenario:
         reports = []
         for line in self.runtime.logs().splitlines():
             if '"reconcile report"' in line:
-                with contextlib.suppress(ValueError):
+                try:
                     reports.append(json.loads(line)["reconcile"])
+                except (ValueError, KeyError) as exc:
+                    raise AssertionError(f"a reconcile report that is not one: {line!r}") from exc
         return reports
 
     def _in_real_directory(self) -> dict[str, bool]:

@@ -269,7 +269,7 @@ def test_reconcile_run_finds_what_a_disabled_spoke_rule_lost(world: World) -> No
     reports = scenario.reconcile_reports()
     assert len(reports) == 4 and all(
         r["runId"] == scenario.reconcile_answer["runId"] for r in reports
-    )
+    ), [line[:300] for line in scenario.runtime.logs().splitlines() if "reconcil" in line][-12:]
     mine = [
         r for r in reports
         if (r["account"], r["region"]) == (terminated.spec.account, terminated.spec.region)

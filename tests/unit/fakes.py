@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import boto3
 from botocore.awsrequest import AWSResponse
@@ -60,6 +60,10 @@ class FakeAws:
     lose_answers: Counter[str] = field(default_factory=Counter)  # operation -> times
     send_errors: dict[str, list[int]] = field(default_factory=dict)  # operation -> statuses
     statuses: dict[str, str] = field(default_factory=dict)  # command id -> invocation status
+    #: Auto Scaling lifecycle actions (moto has no CompleteLifecycleAction nor heartbeat):
+    #: token -> result of the completed ones, and every heartbeat's token
+    completed: dict[str, str] = field(default_factory=dict)
+    heartbeats: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _count(self, service: str, operation: str, body: bytes) -> None:
@@ -96,6 +100,8 @@ class FakeAws:
             ("ssm", "DescribeInstanceInformation"),
             ("ssm", "ListCommandInvocations"),
             ("directory-service", "CreateComputer"),
+            ("auto-scaling", "CompleteLifecycleAction"),
+            ("auto-scaling", "RecordLifecycleActionHeartbeat"),
         )
         if not answered:
             return None
@@ -108,6 +114,8 @@ class FakeAws:
             code = self.errors[operation]
             status = 500 if code in ("ServiceException", "InternalServerError") else 400
             return self._reply({"Error": {"Code": code, "Message": f"injected {code}"}}, status)
+        if service == "auto-scaling":
+            return self._lifecycle(operation, {k: v[0] for k, v in parse_qs(body.decode()).items()})
         request = json.loads(body or b"{}")
         if operation == "DescribeInstanceInformation":
             wanted = [
@@ -138,6 +146,20 @@ class FakeAws:
             error = {"Code": "EntityAlreadyExistsException", "Message": "exists"}
             return self._reply({"Error": error}, 400)
         return self._reply({"ComputerId": f"S-1-5-21-{number}"})
+
+    def _lifecycle(self, operation: str, form: dict[str, str]) -> Any:
+        """An action is active until completed: then both calls answer ValidationError, as
+        Auto Scaling does (adjoin.lifecycle)."""
+        token = form["LifecycleActionToken"]
+        with self._lock:
+            if token in self.completed:
+                error = {"Code": "ValidationError", "Message": "No active Lifecycle Action found"}
+                return self._reply({"Error": error}, 400)
+            if operation == "CompleteLifecycleAction":
+                self.completed[token] = form["LifecycleActionResult"]
+            else:
+                self.heartbeats.append(token)
+        return self._reply({})
 
     def _invocations(self, request: dict[str, Any]) -> list[dict[str, Any]]:
         """The commands moto recorded in any account and Region, filtered like SSM does."""
@@ -390,6 +412,35 @@ def command_event(
             "status": status,
         },
     )
+
+
+def lifecycle_event(
+    account: str,
+    region: str,
+    instance_id: str,
+    transition: str,
+    *,
+    token: str | None = None,
+    hook: str = "ad-join-launch",
+    group: str = "web",
+    destination: str | None = None,
+) -> dict[str, Any]:
+    """An Auto Scaling lifecycle action as EventBridge delivers it (`launch` or `terminate`),
+    shaped as the event reference shows it
+    (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-event-reference.html)."""
+    launch = transition == "launch"
+    detail = {
+        "LifecycleActionToken": token or str(uuid.uuid4()),
+        "AutoScalingGroupName": group,
+        "LifecycleHookName": hook,
+        "EC2InstanceId": instance_id,
+        "LifecycleTransition": "autoscaling:EC2_INSTANCE_"
+        + ("LAUNCHING" if launch else "TERMINATING"),
+        "Origin": "EC2" if launch else "AutoScalingGroup",
+        "Destination": destination or ("AutoScalingGroup" if launch else "EC2"),
+    }
+    detail_type = f"EC2 Instance-{'launch' if launch else 'terminate'} Lifecycle Action"
+    return eb_event(account, region, detail_type, "aws.autoscaling", detail)
 
 
 def sns_envelope(inner: dict[str, Any] | str) -> dict[str, Any]:

@@ -258,9 +258,7 @@ def test_ad_tools_host_leaves_go_in_commands_of_at_most_50_names_per_ou(
     sizes = sorted(len(c["Parameters"]["computerName"][0].split(",")) for c in leaves)
     assert sizes == [1, 2, 50]
     assert all(c["InstanceIds"] == [host] for c in leaves)
-    by_ou = {
-        c["Parameters"]["computerOU"][0]: c["Parameters"]["computerName"][0] for c in leaves
-    }
+    by_ou = {c["Parameters"]["computerOU"][0]: c["Parameters"]["computerName"][0] for c in leaves}
     assert len(by_ou) == 2  # each command holds one OU's names
     for iid in every:
         item = world.state(iid)
