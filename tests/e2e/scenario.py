@@ -10,7 +10,6 @@ the event source mapping and the real handler from the packaged zip does the wor
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
