@@ -21,7 +21,7 @@ variable "allowed_account_ids" {
 }
 
 variable "directory" {
-  description = "Directory settings passed to modules/hub (adapter, leave_adapter, directory_ids, default_directory_id, region, ad_tools_host_tag, computer_name_prefix)."
+  description = "Directory settings passed to modules/hub (adapter, leave_adapter, directory_ids, default_directory_id, region, ad_tools_host_tag, computer_name_prefix, tag_computer_name)."
   type = object({
     adapter                 = optional(string, "ds")
     leave_adapter           = optional(string, "ad_tools_host")
@@ -30,6 +30,7 @@ variable "directory" {
     region                  = optional(string)
     ad_tools_host_tag       = optional(object({ key = string, value = string }), { key = "adToolsHost", value = "true" })
     computer_name_prefix    = optional(string, "EC2")
+    tag_computer_name       = optional(bool, false)
     ldap_ca_cert_parameters = optional(list(string), [])
   })
   default  = {}

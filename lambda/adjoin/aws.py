@@ -338,6 +338,10 @@ class SecretReader:
         return value
 
 
+#: items per TransactGetItems call (see StateStore.get_many)
+TRANSACT_GET_MAX = 25
+
+
 @dataclass(frozen=True)
 class Transition:
     """One conditional state write. `condition` names one of StateStore.CONDITIONS."""
@@ -352,6 +356,8 @@ class Transition:
     attributes: tuple[tuple[str, Any], ...] = ()
     claim: bool = False  # a new join attempt: count it, clear commandId and lastError
     set_status: bool = True  # False when the condition already pins the status
+    #: for the `unchanged` condition: (status, updatedAt, history length) of the item as read
+    seen: tuple[str, str, int] | None = None
 
 
 class StateStore:
@@ -366,9 +372,13 @@ class StateStore:
         "command": "#status = :joining AND commandId = :cid",
         "leaving": "#status = :leaving",
         "not_left": "attribute_not_exists(instanceId) OR #status <> :left",
+        # the item is still the one a read returned (every write sets updatedAt; a transition
+        # also appends to history), or there still is none
+        "unchanged": "#status = :seen_status AND updatedAt = :seen_at AND size(history) = :seen_n",
+        "absent": "attribute_not_exists(instanceId)",
     }
     #: conditions that only pass for an existing item
-    EXISTING = frozenset({"owned", "command", "leaving"})
+    EXISTING = frozenset({"owned", "command", "leaving", "unchanged"})
     _STATUS_VALUES = ("pending", "skipped", "failed", "joining", "leaving", "left")
 
     def __init__(self, client: Any, table_name: str) -> None:
@@ -392,6 +402,10 @@ class StateStore:
             values[":mid"] = t.message_id
         if ":cid" in condition:
             values[":cid"] = t.command_id or ""
+        if t.condition == "unchanged":
+            if t.seen is None:
+                raise ValueError("the unchanged condition needs the item as read")
+            values[":seen_status"], values[":seen_at"], values[":seen_n"] = t.seen
         sets = ["updatedAt = :at"]
         if t.set_status:  # a transition: recorded in the history
             sets += [
@@ -508,6 +522,38 @@ class StateStore:
             if "LastEvaluatedKey" not in response:
                 return rows
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    @staticmethod
+    def seen_of(item: dict[str, Any] | None) -> tuple[str, str, int] | None:
+        """What the `unchanged` condition compares, or None when the item lacks it."""
+        if not item:
+            return None
+        status, at, history = item.get("status"), item.get("updatedAt"), item.get("history")
+        if not isinstance(status, str) or not isinstance(at, str) or not isinstance(history, list):
+            return None
+        return status, at, len(history)
+
+    def get_many(self, instance_ids: list[str]) -> dict[str, dict[str, Any] | None]:
+        """The items of the ids (None: no item), read together: TransactGetItems, 25 per call
+        (AWS takes 100; moto 5.2.5, which every test runs on, still refuses more than 25).
+        Its reads are serializable, so as current as a consistent read (authorized as the
+        GetItem of each item:
+        https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html,
+        https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactGetItems.html)."""
+        found: dict[str, dict[str, Any] | None] = {}
+        for part in chunks(sorted(set(instance_ids)), TRANSACT_GET_MAX):
+            response = self._client.transact_get_items(
+                TransactItems=[
+                    {"Get": {"TableName": self._table, "Key": {"instanceId": {"S": i}}}}
+                    for i in part
+                ]
+            )
+            answers = response.get("Responses", [])
+            if len(answers) != len(part):
+                raise TransientError("state TransactGetItems: short answer", reason="throttled")
+            for instance_id, answer in zip(part, answers, strict=True):
+                found[instance_id] = self._plain((answer or {}).get("Item"))
+        return found
 
     def get(self, instance_id: str) -> dict[str, Any] | None:
         des = TypeDeserializer()

@@ -354,13 +354,78 @@ class Engine:
             assert item.event is not None and item.decision is not None  # noqa: S101
             item.decision = d.decide_agent(item.decision, item.event.instance_id in online)
 
+    def _leaves_read(self, items: list[Item]) -> dict[str, dict[str, Any] | None]:
+        """The state items of the batch's terminations, read together (TransactGetItems, 25 items
+        per call): their `leaving` writes join the batch's first transaction. An item the read
+        misses (the read failed) takes the per-instance write in `_leave` instead."""
+        ids = [
+            item.event.instance_id
+            for item in items
+            if item.outcome is None
+            and isinstance(item.event, InstanceStateEvent)
+            and item.event.state == "terminated"
+            and item.decision is not None
+            and item.decision.action is Action.LEAVE
+            and item.config is not None
+        ]
+        if not ids:
+            return {}
+        try:
+            return self.state.get_many(ids)
+        except Exception as exc:  # each leave writes on its own, as before the batching
+            logger.warning(
+                "could not read the terminations' state: one write each",
+                extra={"error": str(classify(exc, "state TransactGetItems"))},
+            )
+            return {}
+
+    def _leave_transition(
+        self, item: Item, old: dict[str, Any] | None, now: str
+    ) -> Transition | None:
+        """The `leaving` write of a termination whose state was read, conditional on the item
+        being still what was read (or still absent): the read old item is then exactly what an
+        UpdateItem with ALL_OLD would have returned. None: nothing to write (already left)."""
+        ev = item.event
+        assert ev is not None  # noqa: S101
+        if old is not None and old.get("status") == d.LEFT:
+            item.leave_started = True
+            item.decision = d.decide_terminated(d.LEFT)
+            item.finish(ACK, item.decision.reason, item.decision.detail, "Skipped")
+            return None
+        seen = StateStore.seen_of(old)
+        if old is not None and seen is None:  # an item the engine did not write: no batching
+            return None
+        return Transition(
+            ev.instance_id,
+            d.LEAVING,
+            "terminated",
+            "unchanged" if old is not None else "absent",
+            now,
+            attributes=(("accountId", ev.account), ("region", ev.region)),
+            seen=seen,
+        )
+
     def _first_transitions(self, items: list[Item]) -> None:
-        """Claims, pending/skipped/failed records and command results: one transaction."""
+        """Claims, pending/skipped/failed records, command results and the terminations'
+        `leaving`: one transaction (after one read of the terminations' items)."""
         now = _iso(self.clock_ms())
         transitions: dict[str, tuple[Transition, Item]] = {}
+        read = self._leaves_read(items)
         for item in items:
             ev, dec = item.event, item.decision
             if item.outcome or ev is None or dec is None or item.config is None:
+                continue
+            if (
+                isinstance(ev, InstanceStateEvent)
+                and ev.state == "terminated"
+                and dec.action is Action.LEAVE
+                and ev.instance_id in read
+            ):
+                old = read[ev.instance_id]
+                leaving = self._leave_transition(item, old, now)
+                if leaving is not None:
+                    item.old_item = old
+                    transitions[ev.instance_id] = (leaving, item)
                 continue
             if dec is NOT_FOUND:
                 logger.warning("running event for an instance EC2 does not know", extra=item.ctx())
@@ -429,6 +494,12 @@ class Engine:
             old_status = str(old["status"]) if old and "status" in old else None
             dec = item.decision
             assert dec is not None  # noqa: S101
+            if t.status == d.LEAVING:
+                # refused: the item changed since the read; `_leave` writes it on its own
+                item.leave_started = applied
+                if not applied:
+                    item.old_item = None
+                continue
             if isinstance(item.event, CommandStatusEvent):
                 if applied:
                     item.metrics.append("JoinSucceeded" if t.status == d.JOINED else "JoinFailed")
@@ -462,8 +533,11 @@ class Engine:
                 item.finish(REJECT, dec.reason, dec.detail, "Rejected")
 
     def _run_work(self, items: list[Item]) -> None:
-        """Joins, leaves and tags: per-instance work, concurrently. Clients are made first."""
+        """Joins, leaves and tags: per-instance work, concurrently. Clients are made first.
+        Leaves through an adapter that takes many names (`batch_key`) go out together: one
+        command per adapter, domain and OU, in parts of its MAX_NAMES_PER_COMMAND."""
         jobs: list[Callable[[], None]] = []
+        together: dict[tuple[Any, str, str | None], tuple[Any, list[Item]]] = {}
         for item in items:
             ev, dec, config = item.event, item.decision, item.config
             if item.outcome or ev is None or dec is None or config is None:
@@ -476,15 +550,35 @@ class Engine:
                         self._client("ssm", config, ev.region, retries=False),
                     )
                     jobs.append(functools.partial(self._join, item, directory, ssm))
-                elif dec.action is Action.LEAVE:
+                elif dec.action is Action.LEAVE and item.leave_started:
+                    target = self._leave_target(item)
+                    if target is None:
+                        continue
+                    leaver, ou = target
+                    key = getattr(leaver, "batch_key", None)
+                    if key is None:  # one delete per object (ldap: its own session)
+                        jobs.append(functools.partial(self._delete_one, item, leaver, ou))
+                    else:
+                        together.setdefault((key, config.dns_name, ou), (leaver, []))[1].append(
+                            item
+                        )
+                elif dec.action is Action.LEAVE:  # `leaving` not written yet: one at a time
                     jobs.append(functools.partial(self._leave, item))
                 elif dec.action is Action.RECORD and isinstance(ev, CommandStatusEvent):
+                    if not self.settings.tag_computer_name:  # opt-in: one CreateTags each
+                        item.finish(ACK, dec.reason)
+                        continue
                     ec2 = Ec2Adapter(self._client("ec2", config, ev.region))
                     jobs.append(functools.partial(self._tag, item, ec2))
             except AdJoinError as exc:
                 self._fail(item, exc)
             except Exception as exc:
                 self._fail(item, classify(exc, "prepare"))
+        for (_, domain, ou), (leaver, group) in together.items():
+            size = int(getattr(leaver, "max_names", 1))
+            for first in range(0, len(group), size):
+                part = group[first : first + size]
+                jobs.append(functools.partial(self._leave_together, leaver, part, domain, ou))
         list(self._pool.map(self._guard, jobs))
 
     @staticmethod
@@ -528,48 +622,91 @@ class Engine:
         )
 
     def _leave(self, item: Item) -> None:
+        """Delete the computer object of a termination whose `leaving` is written: by the
+        batch's first transaction, or here, one UpdateItem returning the old item, when the
+        batched write could not be used (the read failed, or the item changed since)."""
         ev, config = item.event, item.config
         assert ev is not None and config is not None  # noqa: S101
-        t = Transition(
-            ev.instance_id,
-            d.LEAVING,
-            "terminated",
-            "not_left",
-            _iso(self.clock_ms()),
-            attributes=(("accountId", ev.account), ("region", ev.region)),
-        )
+        if not item.leave_started:
+            t = Transition(
+                ev.instance_id,
+                d.LEAVING,
+                "terminated",
+                "not_left",
+                _iso(self.clock_ms()),
+                attributes=(("accountId", ev.account), ("region", ev.region)),
+            )
+            try:
+                applied, old = self.state.update_returning_old(t)
+            except Exception as exc:
+                self._fail(item, classify(exc, "state UpdateItem"))
+                return
+            item.old_item = old
+            item.leave_started = True
+            if not applied:
+                item.decision = d.decide_terminated(d.LEFT)
+                item.finish(ACK, item.decision.reason, item.decision.detail, "Skipped")
+                return
         try:
-            applied, old = self.state.update_returning_old(t)
-        except Exception as exc:
-            self._fail(item, classify(exc, "state UpdateItem"))
-            return
-        item.old_item = old
-        item.leave_started = True
-        if not applied:
-            item.decision = d.decide_terminated(d.LEFT)
-            item.finish(ACK, item.decision.reason, item.decision.detail, "Skipped")
-            return
-        item.decision = d.decide_terminated(_status_before_leaving(old))
-        name = str((old or {}).get("computerName") or "") or computer_name(
-            ev.instance_id, self.settings.computer_name_prefix
-        )
-        item.name = name
-        if item.decision.action is not Action.LEAVE:
-            return  # recorded as left in _final_transitions, nothing to delete
-        item.metrics.append("LeaveRequested")
-        try:
-            leaver = self.directories.leaver(config)
-            if leaver is not None:
-                ou = str((old or {}).get("computerOU") or "") or config.computer_ou
-                deleted = _delete(leaver, name, config, ou)
-                item.command_id = getattr(leaver, "last_command_id", None)
-                item.decision = Decision(Action.LEAVE, "deleted" if deleted else "already_absent")
-            else:
-                item.decision = Decision(Action.LEAVE, "record_only")
+            target = self._leave_target(item)
         except AdJoinError as exc:
             self._fail(item, exc)
+            return
         except Exception as exc:
             self._fail(item, classify(exc, "leave"))
+            return
+        if target is not None:
+            self._delete_one(item, *target)
+
+    def _delete_one(self, item: Item, leaver: Any, ou: str | None) -> None:
+        config = item.config
+        assert config is not None  # noqa: S101
+        try:
+            deleted = _delete(leaver, item.name, config, ou)
+        except AdJoinError as exc:
+            self._fail(item, exc)
+            return
+        except Exception as exc:
+            self._fail(item, classify(exc, "leave"))
+            return
+        item.command_id = getattr(leaver, "last_command_id", None)
+        item.decision = Decision(Action.LEAVE, "deleted" if deleted else "already_absent")
+
+    def _leave_target(self, item: Item) -> tuple[Any, str | None] | None:
+        """For a termination whose `leaving` is written: its decision, its computer name and,
+        when there is something to delete, (the leave adapter, the OU to look in)."""
+        ev, config, old = item.event, item.config, item.old_item
+        assert ev is not None and config is not None  # noqa: S101
+        item.decision = d.decide_terminated(_status_before_leaving(old))
+        item.name = str((old or {}).get("computerName") or "") or computer_name(
+            ev.instance_id, self.settings.computer_name_prefix
+        )
+        if item.decision.action is not Action.LEAVE:
+            return None  # recorded as left in _final_transitions, nothing to delete
+        item.metrics.append("LeaveRequested")
+        leaver = self.directories.leaver(config)
+        if leaver is None:
+            item.decision = Decision(Action.LEAVE, "record_only")
+            return None
+        return leaver, str((old or {}).get("computerOU") or "") or config.computer_ou
+
+    def _leave_together(self, leaver: Any, items: list[Item], domain: str, ou: str | None) -> None:
+        """One leave command for the names of ITEMS (the `ad_tools_host` adapter: a command per
+        batch and host, not per instance)."""
+        try:
+            command_id = leaver.delete_computers([i.name for i in items], domain, ou)
+        except AdJoinError as exc:
+            for item in items:
+                self._fail(item, exc)
+            return
+        except Exception as exc:
+            error = classify(exc, "leave")
+            for item in items:
+                self._fail(item, error)
+            return
+        for item in items:
+            item.command_id = command_id
+            item.decision = Decision(Action.LEAVE, "deleted")
 
     def _tag(self, item: Item, ec2: Ec2Adapter) -> None:
         ev = item.event

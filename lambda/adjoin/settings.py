@@ -43,6 +43,8 @@ class Settings:
     #: the Directory Service directory of config items without `directoryId` ("" = none)
     default_directory_id: str = ""
     computer_name_prefix: str = "EC2"
+    #: tag each joined instance with adComputerName (one CreateTags per instance): opt-in
+    tag_computer_name: bool = False
     config_cache_ttl_seconds: int = 60
     #: first retry delay of a transient failure, doubled at each receive (decisions.retry_delay):
     #: short, so an instance whose SSM agent is not online yet is tried again within seconds
@@ -134,6 +136,7 @@ class Settings:
             leave_adapter=optional("leave_adapter"),
             default_directory_id=optional("default_directory_id"),
             computer_name_prefix=optional("computer_name_prefix"),
+            tag_computer_name=boolean("tag_computer_name"),
             otp_key_id=optional("otp_key_id"),
             partition=optional("partition"),
             config_cache_ttl_seconds=integer("config_cache_ttl_seconds", 0, 86400),

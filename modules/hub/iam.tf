@@ -52,7 +52,9 @@ data "aws_iam_policy_document" "lambda" {
     resources = [local.config_table_arn]
   }
 
-  # TransactWriteItems is authorized as the UpdateItem of each item.
+  # TransactWriteItems is authorized as the UpdateItem of each item, TransactGetItems (the
+  # leaves' read) as the GetItem of each:
+  # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html
   statement {
     sid       = "StateTable"
     actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
@@ -164,7 +166,8 @@ data "aws_iam_policy_document" "lambda" {
   }
 
   dynamic "statement" {
-    for_each = var.join_hub_instances ? [1] : []
+    # the adComputerName tag is opt-in (directory.tag_computer_name)
+    for_each = var.join_hub_instances && var.directory.tag_computer_name ? [1] : []
     content {
       sid       = "HubInstancesTagComputerName"
       actions   = ["ec2:CreateTags"]

@@ -62,6 +62,7 @@ resource "aws_lambda_function" "this" {
       LEAVE_ADAPTER                  = var.directory.leave_adapter
       DIRECTORY_REGION               = local.directory_region
       COMPUTER_NAME_PREFIX           = var.directory.computer_name_prefix
+      TAG_COMPUTER_NAME              = tostring(var.directory.tag_computer_name)
       CONFIG_CACHE_TTL_SECONDS       = tostring(var.lambda_config.config_cache_ttl_seconds)
       RETRY_BASE_SECONDS             = tostring(var.lambda_config.retry_base_seconds)
       RETRY_MAX_SECONDS              = tostring(var.lambda_config.retry_max_seconds)

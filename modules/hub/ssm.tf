@@ -8,9 +8,9 @@ locals {
     parameters = {
       computerName = {
         type              = "String"
-        description       = "Computer name (<= 15 characters)"
+        description       = "Computer names (<= 15 characters each), comma-separated: 1 to 50"
         interpolationType = "ENV_VAR"
-        allowedPattern    = "^[A-Za-z0-9-]{1,15}$"
+        allowedPattern    = "^[A-Za-z0-9-]{1,15}(,[A-Za-z0-9-]{1,15}){0,49}$"
       }
       domainName = {
         type              = "String"

@@ -31,7 +31,7 @@ variable "allowed_account_ids" {
 }
 
 variable "directory" {
-  description = "Directory settings passed to the Lambda: default join adapter (ds|ldap), default leave adapter (ldap|ad_tools_host|none), Directory Service directory ids the Lambda may call CreateComputer on, the default directory id for config items without directoryId (null: none; the Lambda may use it too), the directory Region (null: this Region), the AD tools host tag, the computer name prefix, and the names of the SSM parameters holding the domain controllers' CA certificate (config items' ldapCaCertParam) the Lambda may read."
+  description = "Directory settings passed to the Lambda: default join adapter (ds|ldap), default leave adapter (ldap|ad_tools_host|none), Directory Service directory ids the Lambda may call CreateComputer on, the default directory id for config items without directoryId (null: none; the Lambda may use it too), the directory Region (null: this Region), the AD tools host tag, the computer name prefix, whether to tag each joined instance with adComputerName (tag_computer_name, default false: one EC2 CreateTags per instance, and the permission for it on hub instances), and the names of the SSM parameters holding the domain controllers' CA certificate (config items' ldapCaCertParam) the Lambda may read."
   type = object({
     adapter                 = optional(string, "ds")
     leave_adapter           = optional(string, "ad_tools_host")
@@ -40,6 +40,7 @@ variable "directory" {
     region                  = optional(string)
     ad_tools_host_tag       = optional(object({ key = string, value = string }), { key = "adToolsHost", value = "true" })
     computer_name_prefix    = optional(string, "EC2")
+    tag_computer_name       = optional(bool, false)
     ldap_ca_cert_parameters = optional(list(string), [])
   })
   default  = {}

@@ -1,17 +1,20 @@
-# Remove a terminated instance's computer object from Active Directory.
+# Remove terminated instances' computer objects from Active Directory.
 #
 # Runs on the AD tools host in the hub as the content of the <prefix>ad-leave SSM document
 # (aws:runPowerShellScript), for the ad_tools_host directory adapter. Its parameters arrive as
 # environment variables (interpolationType ENV_VAR, see docs/contracts.md): SSM_computerName,
-# SSM_domainName, SSM_adJoinUserName, SSM_adJoinUserPwParam, SSM_computerOU.
+# SSM_domainName, SSM_adJoinUserName, SSM_adJoinUserPwParam, SSM_computerOU. SSM_computerName
+# holds one name or several, comma-separated (the Lambda sends one command per batch of
+# terminations, at most 50 names): each is removed in turn with one credential and one domain
+# controller.
 #
 # SSM_adJoinUserPwParam is the NAME of the join user's password: an SSM SecureString parameter
 # (name or ARN) or a Secrets Manager secret ARN. The host reads the password itself with its
 # instance role (AWS Tools for PowerShell), so the password never travels in a command
 # parameter and never reaches the command output.
 #
-# Exit codes:
-#   0 removed, or already absent; 1 unexpected error; 2 bad parameters; 3 a required module is
+# Exit codes (several names: every name is tried, and the first failure's code is the exit code):
+#   0 every name removed, or already absent; 1 unexpected error; 2 bad parameters; 3 a required module is
 #   missing (ActiveDirectory, AWS Tools); 4 no domain controller reachable; 5 the password
 #   could not be read; 6 the removal failed (rights, ambiguous name).
 # Messages go to standard error; the password is never printed.
@@ -59,8 +62,15 @@ function ConvertTo-TrimmedValue {
 function Test-Parameters {
     param([Parameter(Mandatory = $true)][hashtable]$Parameters)
     $problems = New-Object -TypeName System.Collections.Generic.List[string]
-    if ($Parameters.ComputerName -notmatch $NamePattern) {
-        $problems.Add('computerName must be 1-15 letters, digits or hyphens, with a letter')
+    $names = @($Parameters.ComputerName -split ',')
+    if ($names.Count -gt 50) {
+        $problems.Add('computerName holds at most 50 names')
+    }
+    foreach ($name in $names) {
+        if ($name -notmatch $NamePattern) {
+            $problems.Add('each computerName must be 1-15 letters, digits or hyphens, with a letter')
+            break
+        }
     }
     if ($Parameters.DomainName -notmatch $DomainPattern) {
         $problems.Add('domainName must be a DNS domain name such as corp.example.com')
@@ -132,6 +142,7 @@ function Get-DomainControllerName {
 }
 
 function Remove-ComputerObject {
+    # Returns 0 (removed or absent) or the exit code of the failure; never exits itself.
     param(
         [Parameter(Mandatory = $true)][string]$ComputerName,
         [Parameter(Mandatory = $true)][AllowEmptyString()][string]$ComputerOU,
@@ -153,14 +164,16 @@ function Remove-ComputerObject {
         $found = @(Get-ADComputer @searchArguments)
     }
     catch {
-        Exit-WithCode -Code $ExitUnreachable -Message "search for $ComputerName failed on ${Server}: $($_.Exception.Message)"
+        Write-Log -Message "search for $ComputerName failed on ${Server}: $($_.Exception.Message)"
+        return $ExitUnreachable
     }
     if ($found.Count -eq 0) {
         Write-Log -Message "computer $ComputerName already absent"
-        exit 0
+        return 0
     }
     if ($found.Count -gt 1) {
-        Exit-WithCode -Code $ExitRemovalFailed -Message "$($found.Count) computer objects named $ComputerName; none removed"
+        Write-Log -Message "$($found.Count) computer objects named $ComputerName; none removed"
+        return $ExitRemovalFailed
     }
     $distinguishedName = [string]$found[0].DistinguishedName
     try {
@@ -168,9 +181,11 @@ function Remove-ComputerObject {
         Remove-ADObject -Identity $distinguishedName -Recursive -Confirm:$false -Server $Server -Credential $Credential -ErrorAction Stop
     }
     catch {
-        Exit-WithCode -Code $ExitRemovalFailed -Message "removal of $distinguishedName failed: $($_.Exception.Message)"
+        Write-Log -Message "removal of $distinguishedName failed: $($_.Exception.Message)"
+        return $ExitRemovalFailed
     }
     Write-Log -Message "removed $distinguishedName"
+    return 0
 }
 
 function Invoke-Main {
@@ -185,7 +200,7 @@ function Invoke-Main {
     if ($problems.Count -gt 0) {
         Exit-WithCode -Code $ExitBadParameters -Message ('bad parameters: ' + ($problems -join '; '))
     }
-    $computerName = $parameters.ComputerName.ToUpperInvariant()
+    $computerNames = @($parameters.ComputerName.ToUpperInvariant() -split ',')
     $domainName = $parameters.DomainName
     $userName = $parameters.UserName
     if ($userName -notmatch '[@\\]') {
@@ -196,8 +211,14 @@ function Invoke-Main {
     $server = Get-DomainControllerName -DomainName $domainName
     $securePassword = Read-JoinPassword -Source $parameters.PwSource
     $credential = New-Object -TypeName System.Management.Automation.PSCredential -ArgumentList $userName, $securePassword
-    Remove-ComputerObject -ComputerName $computerName -ComputerOU $parameters.ComputerOU -Server $server -Credential $credential
-    exit 0
+    $exitCode = 0
+    foreach ($computerName in $computerNames) {
+        $code = Remove-ComputerObject -ComputerName $computerName -ComputerOU $parameters.ComputerOU -Server $server -Credential $credential
+        if ($code -ne 0 -and $exitCode -eq 0) {
+            $exitCode = $code
+        }
+    }
+    exit $exitCode
 }
 
 try {

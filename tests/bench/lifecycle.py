@@ -250,6 +250,25 @@ def run_ours(
 ) -> dict[str, Phase]:
     """Our handler through the three phases with the given adapters. ENV overrides the Lambda's
     environment (the switches part B adds). With PROFILE_JOIN, the join burst is profiled."""
+    saved = dict(os.environ)  # ENV applies to this run only
+    try:
+        return _run_ours(
+            join_adapter, leave_adapter, instances, latency_ms, batch_size, env, profile_join
+        )
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _run_ours(  # noqa: PLR0917 - run_ours' own arguments
+    join_adapter: str,
+    leave_adapter: str,
+    instances: int,
+    latency_ms: float,
+    batch_size: int,
+    env: dict[str, str] | None,
+    profile_join: dict[Any, Any] | None,
+) -> dict[str, Phase]:
     environment()
     from moto import mock_aws
 

@@ -34,13 +34,14 @@ JOIN_COMMON = {
     # the one-time passwords' derivation key: once per container and day (adjoin.passwords)
     ("kms", "GenerateMac"): 1,
 }
-STATUS = {
-    ("dynamodb", "TransactWriteItems"): B,
-    ("ec2", "CreateTags"): N,  # the adComputerName tag, one per instance
-}
+#: the adComputerName tag is opt-in (TAG_COMPUTER_NAME): without it the status is one write
+STATUS = {("dynamodb", "TransactWriteItems"): B}
+#: with it: one CreateTags per instance
+STATUS_TAGGED = {**STATUS, ("ec2", "CreateTags"): N}
 LEAVE_COMMON = {
-    ("dynamodb", "TransactWriteItems"): B,  # left
-    ("dynamodb", "UpdateItem"): N,  # leaving, with the old item returned
+    # the old items, one read per batch (of up to 25: moto's TransactGetItems limit)
+    ("dynamodb", "TransactGetItems"): B,
+    ("dynamodb", "TransactWriteItems"): 2 * B,  # leaving (conditional on the read), then left
 }
 NO_LDAP = {"open": 0, "bind": 0, "search": 0, "add": 0, "modify": 0, "delete": 0}
 #: one connection and bind per object: search, then add (join) or delete (leave)
@@ -66,7 +67,7 @@ EXPECTED: dict[str, dict[str, dict[str, Any]]] = {
             "calls": {
                 **LEAVE_COMMON,
                 ("ec2", "DescribeInstances"): 1,  # the AD tools host, looked up once a minute
-                ("ssm", "SendCommand"): N,  # one leave command per instance
+                ("ssm", "SendCommand"): B,  # one leave command per batch for all its names
             }
         },
     },
@@ -82,6 +83,15 @@ EXPECTED: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
 }
+
+
+def test_the_computer_name_tag_costs_one_call_per_instance() -> None:
+    phases = lifecycle.run_ours(
+        "ds", "none", instances=N, latency_ms=0, batch_size=BATCH, env={"TAG_COMPUTER_NAME": "true"}
+    )
+    status = phases["status"]
+    assert (status.events, status.done, status.failures) == (N, N, 0)
+    assert status.calls == dict(sorted(STATUS_TAGGED.items()))
 
 
 @pytest.mark.parametrize("combination", list(lifecycle.COMBINATIONS))

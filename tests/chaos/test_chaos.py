@@ -333,4 +333,5 @@ def test_targets_hold_under_faults(adapter: str) -> None:
     print(run.table([result]))
     assert run.misses(result) == []
     assert result.joins.exactly_once == 200 and result.leaves.exactly_once == 50
-    assert result.joins.faults > 400 and result.joins.crashes > 0  # faults were injected
+    # faults were injected (about 400 at 30%: the join phase makes no CreateTags by default)
+    assert result.joins.faults > 300 and result.joins.crashes > 0

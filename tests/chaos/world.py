@@ -454,8 +454,9 @@ class Agents:
     def _run(self, record: CommandRecord) -> None:
         instance = self.instances[record.instance_id]
         if record.document == LEAVE_DOCUMENT:  # scripts/windows/leave.ps1: absent is success
-            self.leaves.append(record.parameters["computerName"].upper())
-            self.directory.delete(record.parameters["computerName"])
+            for name in record.parameters["computerName"].split(","):  # one command, many names
+                self.leaves.append(name.upper())
+                self.directory.delete(name)
             record.status = "Success"
             return
         if instance.terminated:

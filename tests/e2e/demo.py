@@ -10,6 +10,7 @@ and the applied environment up and prints how to look at them.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -42,6 +43,7 @@ def print_timeline(scenario: Scenario) -> None:
         ("pre-created", "pre-created"),
         ("command", "command sent"),
         ("status", "status consumed"),
+        ("joined", "joined"),
         ("terminated put", "terminated"),
         ("leave consumed", "consumed"),
         ("removed", "removed"),
@@ -69,6 +71,32 @@ def print_timeline(scenario: Scenario) -> None:
             " lines above show the objects present after the joins and absent after the"
             " terminations; 'removed' is the state table's 'left' time.)"
         )
+
+
+def time_to_join(rows: list[dict[str, Any]]) -> tuple[int, float, float, float] | None:
+    """(instances, p50, p95, max) of the seconds from `running` to `joined`, nearest rank."""
+    seconds = sorted(row["joined"] - row["t0"] for row in rows if row.get("joined"))
+    if not seconds:
+        return None
+
+    def rank(p: float) -> float:
+        return seconds[max(0, math.ceil(p * len(seconds)) - 1)]
+
+    return len(seconds), rank(0.50), rank(0.95), seconds[-1]
+
+
+def print_time_to_join(scenario: Scenario) -> None:
+    found = time_to_join(scenario.timeline())
+    if found is None:
+        print("\ntime to join: no instance recorded joined")
+        return
+    count, p50, p95, worst = found
+    print(
+        f"\ntime to join, running -> joined (the join command's Success recorded), {count} "
+        f"instances: p50 {p50:.1f}s, p95 {p95:.1f}s, max {worst:.1f}s; settings: queue delay "
+        f"{scenario.delay}s; the emulator's SSM agents are online at once and its Windows join "
+        "commands succeed at once (`make bench` models boot, agent and join times)"
+    )
 
 
 def print_reconcile(scenario: Scenario) -> bool:
@@ -180,6 +208,7 @@ def main() -> int:
         finally:
             scenario.close()
         print_timeline(scenario)
+        print_time_to_join(scenario)
         reconciled = print_reconcile(scenario)
         exposures = scenario.secret_exposures(env.terraform.show_json() if env.terraform else "")
         counts = print_summary(scenario, exposures)

@@ -10,7 +10,6 @@ the event source mapping and the real handler from the packaged zip does the wor
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
@@ -751,10 +750,13 @@ class Scenario:
                 if inst.instance_id in c["InstanceIds"]:
                     row["command"] = c["RequestedDateTime"].timestamp()
                     row["document"] = c["DocumentName"]
-                if c["account"] == HUB_ACCOUNT and inst.computer_name in c["Parameters"].get(
-                    "computerName", []
-                ):
+                names = ",".join(c["Parameters"].get("computerName", [])).split(",")
+                if c["account"] == HUB_ACCOUNT and inst.computer_name in names:
                     row["removed"] = c["RequestedDateTime"].timestamp()
+            history = items.get(inst.instance_id, {}).get("history", [])
+            joined = [h["at"] for h in history if h.get("status") == "joined"]
+            if joined:  # the join command's Success recorded: an AD user can log in
+                row["joined"] = _epoch(str(joined[0]).replace("Z", "+00:00"))
             row["terminated put"] = inst.steps.get("terminated:put")
             if inst.directory.leave_adapter == "ldap":  # removed by the Lambda itself, over LDAP
                 history = items.get(inst.instance_id, {}).get("history", [])

@@ -217,6 +217,7 @@ TRANSACT_ACTIONS = {
     "Put": "PutItem",
     "Delete": "DeleteItem",
     "ConditionCheck": "ConditionCheckItem",
+    "Get": "GetItem",  # TransactGetItems (DOC["transact"])
 }
 
 
@@ -258,7 +259,8 @@ def _request(world: World, rec: dict[str, Any]) -> list[Case]:
         why = DOC["assume_role"]
         return [one("sts:AssumeRole", target, f" {target}", resource_policy=trust, why=why)]
     if service == "dynamodb":
-        if op == "TransactWriteItems":
+        transact = op in ("TransactWriteItems", "TransactGetItems")
+        if transact:
             writes = {
                 (TRANSACT_ACTIONS[kind], body["TableName"])
                 for entry in p.get("TransactItems", [])
@@ -276,7 +278,7 @@ def _request(world: World, rec: dict[str, Any]) -> list[Case]:
                 f"dynamodb:{action}",
                 f"arn:{part}:dynamodb:{region}:{account}:table/{table}{index}",
                 f" {action} {table}{index}",
-                why=DOC["transact"] if op == "TransactWriteItems" else operation,
+                why=DOC["transact"] if transact else operation,
             )
             for action, table in sorted(writes)
         ]

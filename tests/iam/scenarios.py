@@ -54,7 +54,10 @@ def record_burst(path: Path, instances: int = 8) -> dict[str, Any]:
     lifecycle._drive = recorded
     try:
         with _aws_env():
-            return lifecycle.run_ours("ds", "none", instances=instances, latency_ms=0)
+            # with the opt-in adComputerName tag: its CreateTags is proved too
+            return lifecycle.run_ours(
+                "ds", "none", instances=instances, latency_ms=0, env={"TAG_COMPUTER_NAME": "true"}
+            )
     finally:
         lifecycle._drive = drive
 

@@ -323,6 +323,33 @@ def test_leave_removes_recursively_without_prompt_and_accepts_absent() -> None:
     assert "already absent" in source
 
 
+def test_leave_removes_every_name_of_the_command_with_one_credential() -> None:
+    """One leave command carries a batch's names, comma-separated (issue 13): the script reads
+    the password and finds a domain controller once, removes each name in turn, keeps going
+    after one name fails, and exits with the first failure's code."""
+    source = LEAVE.read_text(encoding="utf-8")
+    body = pscheck._text(pscheck._function_bodies(pscheck.parse(source).root_node)["invoke-main"])
+    assert "$computerNames = @($parameters.ComputerName.ToUpperInvariant() -split ',')" in body
+    loop = body[body.index("foreach ($computerName in $computerNames)") :]
+    assert "Remove-ComputerObject -ComputerName $computerName" in loop
+    assert "if ($code -ne 0 -and $exitCode -eq 0)" in loop
+    assert "exit $exitCode" in loop
+    # the credential and the domain controller come before the loop, once
+    assert body.index("Read-JoinPassword") < body.index("foreach ($computerName")
+    assert body.index("Get-DomainControllerName") < body.index("foreach ($computerName")
+    # the removal returns its code instead of ending the script (the next name still runs)
+    remove = pscheck._text(
+        pscheck._function_bodies(pscheck.parse(source).root_node)["remove-computerobject"]
+    )
+    assert "Exit-WithCode" not in remove
+    assert not re.search(r"^\s*exit\b", remove, re.MULTILINE | re.IGNORECASE)
+    # every name is checked against the name pattern, and at most 50
+    check = pscheck._text(
+        pscheck._function_bodies(pscheck.parse(source).root_node)["test-parameters"]
+    )
+    assert "foreach ($name in $names)" in check and "-gt 50" in check
+
+
 def test_leave_reads_the_password_itself() -> None:
     commands = _commands(LEAVE.read_text(encoding="utf-8"))
     assert any("-WithDecryption $true" in c for c in commands["get-ssmparameter"])

@@ -367,7 +367,7 @@ def test_a_status_already_recorded_is_acknowledged_and_tagged_again(
         fakes.command_event(fakes.SPOKE_A, REGION, iid, command_id, "Success")
     )
     # WHEN it is redelivered, THEN it is acknowledged, the tag is written, nothing counted twice
-    assert make_engine().process([status]) == []
+    assert make_engine(TAG_COMPUTER_NAME="true").process([status]) == []
     ec2 = fakes.spoke_session(fakes.SPOKE_A, REGION).client("ec2")
     tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [iid]}])["Tags"]
     assert {t["Key"]: t["Value"] for t in tags}["adComputerName"] == "EC2" + iid[-12:].upper()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
+
 from adjoin.directory.base import ComputerAccount
 from tests.unit import fakes
 from tests.unit.conftest import MakeEngine, Recorder
@@ -219,8 +221,164 @@ def test_ad_tools_host_is_looked_up_once_for_a_burst_of_leaves(
     engine.process([event(i, "running") for i in ids])
     fake.calls.clear()
     assert engine.process([event(i, "terminated") for i in ids]) == []
-    # one DescribeInstances in the hub finds the host; three leave commands go to it
+    # one DescribeInstances in the hub finds the host; one leave command carries the 3 names
     assert fake.calls[("ec2", "DescribeInstances")] == 1
     leaves = [c for c in fake.sent_commands() if c["DocumentName"] == "ad-join-leave"]
-    assert [c["InstanceIds"] for c in leaves] == [[host]] * 3
+    assert [c["InstanceIds"] for c in leaves] == [[host]]
+    names = leaves[0]["Parameters"]["computerName"][0].split(",")
+    assert sorted(names) == sorted("EC2" + i[-12:].upper() for i in ids)
+    recorded = set()
+    for iid in ids:  # each records the shared command as its leave command
+        item = world.state(iid)
+        assert item is not None and item["status"] == "left"
+        recorded.add(item["leaveCommandId"])
+    assert len(recorded) == 1 and "" not in recorded
     ad_tools_host._hosts.clear()
+
+
+def test_ad_tools_host_leaves_go_in_commands_of_at_most_50_names_per_ou(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+) -> None:
+    from adjoin.directory import ad_tools_host
+
+    ad_tools_host._hosts.clear()
+    [host] = fakes.launch(fakes.HUB, fakes.HUB_REGION, tags={"adToolsHost": "true"})
+    engine = make_engine(LEAVE_ADAPTER="ad_tools_host")
+    ous = {"OU=A,OU=Computers,OU=AWS,DC=corp,DC=example,DC=com": 51, None: 2}
+    ids: dict[str | None, list[str]] = {}
+    for ou, count in ous.items():
+        tags = {"adComputerOU": ou} if ou else {}
+        ids[ou] = fakes.launch(fakes.SPOKE_A, REGION, count=count, tags=tags)
+    every = [i for group in ids.values() for i in group]
+    assert engine.process([event(i, "running") for i in every]) == []
+    # WHEN the 53 terminate in one batch
+    assert engine.process([event(i, "terminated") for i in every]) == []
+    # THEN 51 names in one OU take two commands (50 + 1), the other OU's 2 names one
+    leaves = [c for c in fake.sent_commands() if c["DocumentName"] == "ad-join-leave"]
+    sizes = sorted(len(c["Parameters"]["computerName"][0].split(",")) for c in leaves)
+    assert sizes == [1, 2, 50]
+    assert all(c["InstanceIds"] == [host] for c in leaves)
+    by_ou = {c["Parameters"]["computerOU"][0]: c["Parameters"]["computerName"][0] for c in leaves}
+    assert len(by_ou) == 2  # each command holds one OU's names
+    for iid in every:
+        item = world.state(iid)
+        assert item is not None and item["status"] == "left"
+    ad_tools_host._hosts.clear()
+
+
+def test_a_burst_of_leaves_reads_and_writes_once_per_batch(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine, recorder: Recorder
+) -> None:
+    # GIVEN three joined instances
+    ldap = fakes.SharedLdap()
+    engine = make_engine(ldap=ldap, DIRECTORY_ADAPTER="ldap", LEAVE_ADAPTER="ldap")
+    ids = fakes.launch(fakes.SPOKE_A, REGION, count=3)
+    assert engine.process([event(i, "running") for i in ids]) == []
+    fake.calls.clear()
+    # WHEN all three terminate in one batch
+    assert engine.process([event(i, "terminated") for i in ids]) == []
+    # THEN one read and two transactions (leaving, left) record the whole batch: no UpdateItem
+    state_calls = {op: n for (svc, op), n in fake.calls.items() if svc == "dynamodb"}
+    assert state_calls == {"TransactGetItems": 1, "TransactWriteItems": 2}
+    assert ldap.directory is not None
+    assert sorted(n for op, n in ldap.directory.log if op == "delete") == sorted(
+        "EC2" + i[-12:].upper() for i in ids
+    )
+    for iid in ids:
+        item = world.state(iid)
+        assert item is not None and item["status"] == "left"
+        assert [h["status"] for h in item["history"]][-3:] == ["joining", "leaving", "left"]
+    assert recorder.metrics["LeaveSucceeded"] == 3
+
+
+def test_a_leave_whose_item_changed_after_the_read_writes_on_its_own(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine, recorder: Recorder
+) -> None:
+    # GIVEN a joined instance whose state another invocation records `left` between this
+    # batch's read and its transaction (a concurrent delivery of the same termination)
+    ldap = fakes.SharedLdap()
+    engine = make_engine(ldap=ldap, DIRECTORY_ADAPTER="ldap", LEAVE_ADAPTER="ldap")
+    [iid, other] = fakes.launch(fakes.SPOKE_A, REGION, count=2)
+    assert engine.process([event(iid, "running"), event(other, "running")]) == []
+    read = engine.state.get_many
+
+    def read_then_finish_elsewhere(ids: list[str]) -> Any:
+        found = read(ids)
+        table = boto3.resource("dynamodb", region_name=fakes.HUB_REGION).Table(fakes.STATE_TABLE)
+        table.update_item(
+            Key={"instanceId": iid},
+            UpdateExpression="SET #s = :left, updatedAt = :at",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":left": "left", ":at": "2030-01-01T00:00:00.000000Z"},
+        )
+        return found
+
+    engine.state.get_many = read_then_finish_elsewhere  # type: ignore[method-assign]
+    fake.calls.clear()
+    # WHEN the batch runs
+    assert engine.process([event(iid, "terminated"), event(other, "terminated")]) == []
+    # THEN the changed item is not overwritten (its own write is refused: already left),
+    # nothing is deleted for it, and the other leave goes through as usual
+    changed = world.state(iid)
+    assert changed is not None and changed["status"] == "left"
+    assert "leaving" not in [h["status"] for h in changed["history"]]
+    assert ldap.directory is not None
+    assert [n for op, n in ldap.directory.log if op == "delete"] == ["EC2" + other[-12:].upper()]
+    assert recorder.metrics["Skipped"] == 1 and recorder.metrics["LeaveSucceeded"] == 1
+
+
+def test_a_failed_read_of_the_leaves_falls_back_to_one_write_each(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine, recorder: Recorder
+) -> None:
+    # GIVEN two joined instances, and a TransactGetItems that fails
+    ldap = fakes.SharedLdap()
+    engine = make_engine(ldap=ldap, DIRECTORY_ADAPTER="ldap", LEAVE_ADAPTER="ldap")
+    ids = fakes.launch(fakes.SPOKE_A, REGION, count=2)
+    assert engine.process([event(i, "running") for i in ids]) == []
+    fake.errors["TransactGetItems"] = "ValidationException"
+    fake.calls.clear()
+    # WHEN they terminate, THEN each records `leaving` with its own UpdateItem and is deleted
+    assert engine.process([event(i, "terminated") for i in ids]) == []
+    assert fake.calls[("dynamodb", "UpdateItem")] == 2
+    assert ldap.directory is not None
+    assert len([op for op, _ in ldap.directory.log if op == "delete"]) == 2
+    for iid in ids:
+        item = world.state(iid)
+        assert item is not None and item["status"] == "left"
+
+
+def test_a_leave_read_before_a_concurrent_join_claim_still_deletes_its_object(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine, recorder: Recorder
+) -> None:
+    # GIVEN a termination whose read finds no state, and a join elsewhere that claims the
+    # instance (and names its object) between that read and this batch's transaction
+    ldap = fakes.SharedLdap()
+    engine = make_engine(ldap=ldap, DIRECTORY_ADAPTER="ldap", LEAVE_ADAPTER="ldap")
+    [iid] = fakes.launch(fakes.SPOKE_A, REGION)
+    read = engine.state.get_many
+
+    def read_then_claimed_elsewhere(ids: list[str]) -> Any:
+        found = read(ids)
+        assert found == {iid: None}
+        table = boto3.resource("dynamodb", region_name=fakes.HUB_REGION).Table(fakes.STATE_TABLE)
+        at = "2030-01-01T00:00:00.000000Z"
+        table.put_item(
+            Item={
+                "instanceId": iid,
+                "status": "joining",
+                "claimedBy": "m-elsewhere",
+                "computerName": "EC2CLAIMED",
+                "updatedAt": at,
+                "history": [{"status": "joining", "at": at, "reason": "join"}],
+            }
+        )
+        return found
+
+    engine.state.get_many = read_then_claimed_elsewhere  # type: ignore[method-assign]
+    # WHEN it runs, THEN the batched write is refused (the item is no longer absent) and the
+    # leave's own write returns the claimed item: the object the join names is deleted
+    assert engine.process([event(iid, "terminated")]) == []
+    assert ldap.directory is not None
+    assert ("delete", "EC2CLAIMED") in ldap.directory.log
+    item = world.state(iid)
+    assert item is not None and item["status"] == "left"

@@ -163,6 +163,7 @@ def test_settings_defaults_match_the_contract() -> None:
         "eu-west-1",
     )
     assert (s.computer_name_prefix, s.config_cache_ttl_seconds) == ("EC2", 60)
+    assert s.tag_computer_name is False  # the adComputerName tag is opt-in
     assert (s.retry_base_seconds, s.retry_max_seconds) == (10, 3600)
 
 
@@ -178,6 +179,7 @@ def test_settings_read_every_variable() -> None:
         "LEAVE_ADAPTER": "none",
         "DIRECTORY_REGION": "us-west-2",
         "COMPUTER_NAME_PREFIX": "AB1",
+        "TAG_COMPUTER_NAME": "true",
         "CONFIG_CACHE_TTL_SECONDS": "5",
         "RETRY_BASE_SECONDS": "10",
         "RETRY_MAX_SECONDS": "600",
@@ -199,6 +201,7 @@ def test_settings_read_every_variable() -> None:
         directory_adapter="ldap",
         leave_adapter="none",
         computer_name_prefix="AB1",
+        tag_computer_name=True,
         config_cache_ttl_seconds=5,
         retry_base_seconds=10,
         retry_max_seconds=600,
@@ -220,6 +223,7 @@ def test_settings_read_every_variable() -> None:
         ({"LEAVE_ADAPTER": "ds"}, "LEAVE_ADAPTER must be one of"),
         ({"AD_TOOLS_HOST_TAG": "novalue"}, "AD_TOOLS_HOST_TAG must look like key=value"),
         ({"COMPUTER_NAME_PREFIX": "TOOLONG"}, "COMPUTER_NAME_PREFIX"),
+        ({"TAG_COMPUTER_NAME": "yes"}, "TAG_COMPUTER_NAME must be true or false"),
         ({"RETRY_BASE_SECONDS": "soon"}, "RETRY_BASE_SECONDS must be an integer"),
         ({"RETRY_BASE_SECONDS": "0"}, "RETRY_BASE_SECONDS must be between"),
         ({"CONFIG_CACHE_TTL_SECONDS": "-1"}, "CONFIG_CACHE_TTL_SECONDS must be between"),

@@ -16,6 +16,9 @@ from adjoin.directory.base import ComputerAccount
 from adjoin.errors import DirectoryError, DirectoryUnavailable, TransientError
 
 HOST_CACHE_SECONDS = 60.0
+#: names one leave command carries at most (the document's computerName allowedPattern allows
+#: 50 comma-separated names of <= 15 characters: 799 characters)
+MAX_NAMES_PER_COMMAND = 50
 _hosts: dict[tuple[str, str], tuple[float, str]] = {}  # per container: tag -> (found at, id)
 _hosts_lock = threading.Lock()
 
@@ -31,6 +34,8 @@ class AdToolsHostDirectory:
 
     #: the removal finishes after delete_computer returns (see `removals`)
     asynchronous = True
+    #: names per leave command (`delete_computers`)
+    max_names = MAX_NAMES_PER_COMMAND
 
     def __init__(
         self,
@@ -54,21 +59,37 @@ class AdToolsHostDirectory:
     def create_computer(self, account: ComputerAccount) -> str | None:
         raise DirectoryError("the ad_tools_host adapter only deletes computer objects")
 
+    @property
+    def batch_key(self) -> tuple[Any, ...]:
+        """Leaves with equal keys (and the same domain and OU) can share one command."""
+        return (self._tag, self._document, self._user, self._pw_param)
+
     def delete_computer(
         self, name: str, domain: str, ou: str | None, *, comment: str | None = None
     ) -> bool:
-        """Send the leave command (`comment` marks it, see `removals`)."""
+        """Send the leave command for one name (`comment` marks it, see `removals`)."""
+        self.last_command_id = self.delete_computers([name], domain, ou, comment=comment)
+        return True
+
+    def delete_computers(
+        self, names: list[str], domain: str, ou: str | None, *, comment: str | None = None
+    ) -> str:
+        """One leave command for all NAMES (at most MAX_NAMES_PER_COMMAND, comma-separated in
+        `computerName`; leave.ps1 removes each); returns its command id."""
+        if not 1 <= len(names) <= MAX_NAMES_PER_COMMAND:
+            raise DirectoryError(f"a leave command carries 1-{MAX_NAMES_PER_COMMAND} names")
         host = self._host()
+        label = names[0] if len(names) == 1 else f"{names[0]} +{len(names) - 1}"
         parameters = {
-            "computerName": name,
+            "computerName": ",".join(names),
             "domainName": domain,
             "adJoinUserName": self._user,
             "adJoinUserPwParam": self._pw_param,
             "computerOU": ou or "",
         }
         try:
-            self.last_command_id = self._ssm.send(
-                host, self._document, parameters, comment or f"ad-join leave {name}"
+            return self._ssm.send(
+                host, self._document, parameters, comment or f"ad-join leave {label}"
             )
         except Exception as exc:
             with _hosts_lock:
@@ -77,7 +98,6 @@ class AdToolsHostDirectory:
             if isinstance(error, TransientError):
                 raise DirectoryUnavailable(str(error)) from None
             raise DirectoryError(str(error)) from None
-        return True
 
     def removals(self, marker: str, after_ms: int) -> list[str]:
         """The statuses of the leave commands sent since `after_ms` whose comment holds

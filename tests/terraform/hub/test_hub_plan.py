@@ -460,7 +460,11 @@ def test_ldap_mode_drops_leave_permissions_and_attaches_vpc(accounts_plan: PlanS
 def test_directory_ids_scope_create_computer(root: Root, lambda_zip: dict[str, str]) -> None:
     plan = root.plan(
         **ORG,
-        directory={"directory_ids": ["d-1234567890"], "default_directory_id": "d-0123456789"},
+        directory={
+            "directory_ids": ["d-1234567890"],
+            "default_directory_id": "d-0123456789",
+            "tag_computer_name": True,
+        },
         join_hub_instances="true",
         powertools_layer={"enabled": False},
         **lambda_zip,
@@ -470,6 +474,7 @@ def test_directory_ids_scope_create_computer(root: Root, lambda_zip: dict[str, s
     assert function["layers"] == []
     env = function["environment"][0]["variables"]
     assert env["DEFAULT_DIRECTORY_ID"] == "d-0123456789"
+    assert env["TAG_COMPUTER_NAME"] == "true"  # opt-in: the hub may then tag its instances
     by_sid = {s["Sid"]: s for s in statements(plan.policy("aws_iam_role_policy.lambda"))}
     assert sorted(as_list(by_sid["HubInstancesSendJoinDocuments"]["Resource"])) == [
         "arn:aws:ec2:*:123456789012:instance/*",
