@@ -139,6 +139,12 @@ RECONCILE_SPEC = InstanceSpec(
     "w2-euw1-reconciled", "222222222222", "eu-west-1", "linux", "App Team"
 )
 SPOKE_EC2_RULE = "ad-join-ec2-state"  # modules/spoke-account, default name_prefix
+#: lifecycle_story's Auto Scaling group: workload 1 forwards lifecycle actions (envs/local), the
+#: group carries the tag the spoke role's permission needs, the hooks follow the name convention
+LIFECYCLE_ACCOUNT, LIFECYCLE_REGION = "111111111111", "us-east-1"
+LIFECYCLE_GROUP = "e2e-web"
+LIFECYCLE_GROUP_TAGS = {"adJoinLifecycle": "true"}
+LIFECYCLE_HOOKS = {"ad-join-launch": "LAUNCHING", "ad-join-terminate": "TERMINATING"}
 
 
 @dataclass
@@ -345,6 +351,8 @@ class Scenario:
         self.consumer: EventSourceMappingConsumer | None = None
         self.reconciled: list[Instance] = []  # reconcile_story: [terminated, launched]
         self.reconcile_answer: dict[str, Any] = {}
+        self.lifecycled: Instance | None = None  # lifecycle_story: the group's instance
+        self.lifecycle_states: list[str] = []  # its lifecycle states, in order
         self.reconcile_messages: list[str] = []
         self.t0 = time.time()
         self.marks: dict[str, float] = {}
@@ -630,6 +638,7 @@ class Scenario:
         self.consume_until(self.all_left, timeout, "every joined instance's computer removed")
         self.dc_after_leave = self._in_real_directory()
         self.reconcile_story(timeout)
+        self.lifecycle_story(timeout)
         self._mark("end")
 
     # ---------------------------------------------------------------- reconcile
@@ -694,6 +703,75 @@ class Scenario:
         finally:
             events.enable_rule(Name=rule)
         self.reconciled = [first, second]
+
+    # ---------------------------------------------------------------- lifecycle hooks
+    def _group_states(self) -> dict[str, str]:
+        asg = self.aws.client("autoscaling", LIFECYCLE_ACCOUNT, LIFECYCLE_REGION)
+        (group,) = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[LIFECYCLE_GROUP])[
+            "AutoScalingGroups"
+        ]
+        return {i["InstanceId"]: i["LifecycleState"] for i in group["Instances"]}
+
+    def lifecycle_story(self, timeout: float) -> None:
+        """An Auto Scaling group with a launch and a terminate hook scales out to one instance,
+        then in: the launch action travels the real rules to the queue, the instance joins, and
+        the join command's status completes the action (the instance goes InService); the
+        terminate action removes the computer object, then completes (the instance terminates)."""
+        asg = self.aws.client("autoscaling", LIFECYCLE_ACCOUNT, LIFECYCLE_REGION)
+        asg.create_launch_configuration(
+            LaunchConfigurationName=LIFECYCLE_GROUP, ImageId=LINUX_AMI, InstanceType="t3.micro"
+        )
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName=LIFECYCLE_GROUP,
+            LaunchConfigurationName=LIFECYCLE_GROUP,
+            MinSize=0,
+            MaxSize=1,
+            DesiredCapacity=0,
+            AvailabilityZones=[f"{LIFECYCLE_REGION}a"],
+            Tags=[
+                {"Key": k, "Value": v, "PropagateAtLaunch": False}
+                for k, v in LIFECYCLE_GROUP_TAGS.items()
+            ],
+        )
+        for name, transition in LIFECYCLE_HOOKS.items():
+            asg.put_lifecycle_hook(
+                AutoScalingGroupName=LIFECYCLE_GROUP,
+                LifecycleHookName=name,
+                LifecycleTransition=f"autoscaling:EC2_INSTANCE_{transition}",
+                DefaultResult="ABANDON",
+            )
+        self._mark("lifecycle:start")
+        asg.set_desired_capacity(AutoScalingGroupName=LIFECYCLE_GROUP, DesiredCapacity=1)
+        (instance_id,) = self._group_states()
+        self.lifecycle_states = [self._group_states()[instance_id]]
+        self._say(f"group {LIFECYCLE_GROUP} scaled out: {instance_id} in Pending:Wait")
+
+        def status() -> str:
+            return str(self.state_items().get(instance_id, {}).get("status"))
+
+        self.consume_until(
+            lambda: status() == "joined" and self._group_states() == {instance_id: "InService"},
+            timeout,
+            "the scale-out's instance joined and its launch action completed",
+        )
+        self.lifecycle_states.append("InService")
+        asg.set_desired_capacity(AutoScalingGroupName=LIFECYCLE_GROUP, DesiredCapacity=0)
+        self.lifecycle_states.append(self._group_states()[instance_id])
+        self._say(f"group {LIFECYCLE_GROUP} scaled in: {instance_id} in Terminating:Wait")
+        self.consume_until(
+            lambda: status() == "left" and self._group_states() == {},
+            timeout,
+            "the scale-in's computer removed and its terminate action completed",
+        )
+        self._mark("lifecycle:end")
+        spec = InstanceSpec("w1-use1-asg", LIFECYCLE_ACCOUNT, LIFECYCLE_REGION, "linux")
+        self.lifecycled = Instance(
+            spec,
+            instance_id,
+            expected_computer_name(instance_id),
+            "",
+            self.directories[LIFECYCLE_ACCOUNT],
+        )
 
     def reconcile_reports(self) -> list[dict[str, Any]]:
         """The `reconcile report` log lines of the run (one per account and Region task)."""
@@ -854,8 +932,8 @@ def _epoch(iso: str) -> float:
 
 
 def describe_body(body: str) -> tuple[str, str]:
-    """(kind, instance id) of a queue message body: running, terminated, status, reconcile task
-    or malformed."""
+    """(kind, instance id) of a queue message body: running, terminated, status, reconcile task,
+    launch action, terminate action or malformed."""
     try:
         event = json.loads(body)
         if event.get("Type") == "Notification":
@@ -867,6 +945,9 @@ def describe_body(body: str) -> tuple[str, str]:
             return "status", str(detail.get("instance-id"))
         if event.get("source") == "ad-join" and event.get("detail-type") == "Reconcile Task":
             return "reconcile task", ""
+        if event.get("source") == "aws.autoscaling":
+            launch = "launch" in str(event.get("detail-type"))
+            return f"{'launch' if launch else 'terminate'} action", str(detail.get("EC2InstanceId"))
     except (ValueError, TypeError, AttributeError):
         pass
     return "malformed", ""

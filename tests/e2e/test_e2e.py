@@ -24,6 +24,8 @@ from tests.e2e.harness import HUB_ACCOUNT, HUB_REGION
 from tests.e2e.scenario import (
     COMPUTER_OU,
     DOMAIN,
+    LIFECYCLE_GROUP,
+    LIFECYCLE_GROUP_TAGS,
     MALFORMED_BODY,
     Environment,
     Instance,
@@ -77,6 +79,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 def _eligible(world: World) -> list[Instance]:
     return [i for i in world.scenario.instances if i.spec.eligible]
+
+
+def _lifecycled(world: World) -> list[Instance]:
+    """The Auto Scaling group's instance of the lifecycle story (scenario.lifecycle_story)."""
+    return [world.scenario.lifecycled] if world.scenario.lifecycled else []
 
 
 def _commands_for(world: World, instance_id: str) -> list[dict[str, Any]]:
@@ -173,7 +180,8 @@ def test_computer_accounts_are_precreated_in_the_directory(world: World) -> None
     ldap accounts (the real Samba DC when available): the object existed once joined."""
     records = [r for r in world.env.server.journal() if r["kind"] == "ds.create_computer"]
     by_name = {r["computer"]: r for r in records}
-    ds_names = {i.computer_name for i in _eligible(world) if i.directory.adapter == "ds"}
+    created = [*_eligible(world), *_lifecycled(world)]
+    ds_names = {i.computer_name for i in created if i.directory.adapter == "ds"}
     assert ds_names
     assert set(by_name) == ds_names
     for record in records:
@@ -192,7 +200,8 @@ def test_termination_removes_each_joined_computer(world: World) -> None:
     leaves = [c for c in scenario.commands() if scenario.tools_host in c["InstanceIds"]]
     # one leave command per batch carries its names, comma-separated
     names = sorted(n for c in leaves for n in c["Parameters"]["computerName"][0].split(","))
-    removed = [*_eligible(world), scenario.reconciled[0]]  # + the one the reconciler removed
+    # + the one the reconciler removed and the one the lifecycle story scaled in
+    removed = [*_eligible(world), scenario.reconciled[0], *_lifecycled(world)]
     assert names == sorted(
         i.computer_name for i in removed if i.directory.leave_adapter == "ad_tools_host"
     )
@@ -285,6 +294,28 @@ def test_reconcile_run_finds_what_a_disabled_spoke_rule_lost(world: World) -> No
     assert kinds.count("reconcile task") == 4
 
 
+def test_auto_scaling_group_with_both_hooks_has_each_action_completed(world: World) -> None:
+    """Scale out, then in, of a group with a launch and a terminate hook (issue 12): the
+    instance waited in Pending:Wait until it joined, then in Terminating:Wait until its computer
+    object was removed; one join command, and the state row went joined, then left."""
+    scenario = world.scenario
+    assert scenario.lifecycled is not None
+    iid = scenario.lifecycled.instance_id
+    assert scenario.lifecycle_states == ["Pending:Wait", "InService", "Terminating:Wait"]
+    assert len(_commands_for(world, iid)) == 1
+    row = scenario.state_items()[iid]
+    assert row["status"] == "left"
+    assert [h["status"] for h in row["history"]][-3:] == ["joined", "leaving", "left"]
+    assert row["autoScalingGroupName"] == LIFECYCLE_GROUP
+    assert row["lifecycleHookName"] == "ad-join-launch"
+    journal = world.env.server.journal()
+    completed = [r for r in journal if r["kind"] == "autoscaling.lifecycle_completed"]
+    assert [(r["hook"], r["result"]) for r in completed] == [
+        ("ad-join-launch", "CONTINUE"),
+        ("ad-join-terminate", "CONTINUE"),
+    ]
+
+
 def test_join_password_appears_nowhere(world: World) -> None:
     exposures = world.scenario.secret_exposures(world.show_json)
     assert len(exposures) >= 8
@@ -317,10 +348,12 @@ def test_every_request_and_delivery_is_allowed_by_the_applied_policies(world: Wo
         scenario.runtime.requests_file,
         instance_tags=tags,
         secure={password: world.env.outputs["kms_key_arn"]},
+        group_tags={LIFECYCLE_GROUP: LIFECYCLE_GROUP_TAGS},
     )
     summary.add("e2e", **verdicts)
     operations = {v.case.operation for v in verdicts["requests"]}
     assert {"ssm:SendCommand", "ds:CreateComputer", "sts:AssumeRole"} <= operations
+    assert "autoscaling:CompleteLifecycleAction" in operations  # lifecycle_story
     assert len(verdicts["denials"]) >= 20
     bad = simulator.failures([v for kind in verdicts.values() for v in kind])
     assert not bad, "\n".join(bad)

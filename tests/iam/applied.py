@@ -29,11 +29,15 @@ def prove(
     *,
     instance_tags: dict[str, dict[str, str]],
     secure: dict[str, str],
+    group_tags: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, list[simulator.Verdict]]:
     dep = deployment.build(
         deployment.resources_of_state(json.loads(show_json)), lambda module: PLACES[module]
     )
-    world = cases.World(dep, "123456789012", instance_tags=instance_tags, secure=secure)
+    world = cases.World(
+        dep, "123456789012", instance_tags=instance_tags, secure=secure,
+        group_tags=group_tags or {},
+    )  # fmt: skip
     records: list[dict[str, Any]] = recorder.read(requests_file)
     requests = cases.request_cases(world, records)
     deliveries = cases.delivery_cases(world)
