@@ -16,6 +16,7 @@ module "hub" {
   dlq_redrive_principal_arns = var.dlq_redrive_principal_arns
   directory                  = var.directory
   lambda_config              = var.lambda_config
+  lifecycle_hooks            = var.lifecycle_hooks
   lambda_zip_path            = var.lambda_zip_path
   lambda_zip_hash            = filebase64sha256(var.lambda_zip_path)
   vpc_config                 = var.vpc_config

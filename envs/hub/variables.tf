@@ -76,6 +76,13 @@ variable "lambda_zip_path" {
   nullable    = false
 }
 
+variable "lifecycle_hooks" {
+  description = "Auto Scaling lifecycle hooks settings passed to modules/hub (see its README)."
+  type        = any
+  default     = {}
+  nullable    = false
+}
+
 variable "name_prefix" {
   description = "Prefix of every name; the workload accounts must use the same."
   type        = string

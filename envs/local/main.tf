@@ -36,7 +36,9 @@ module "hub" {
   }
   # The scenario's reconcile run follows the events it lost by seconds: no grace period here.
   reconcile = { grace_period_minutes = 0 }
-  tags      = var.tags
+  # workload 1 forwards its Auto Scaling lifecycle actions (the scenario's group and hooks)
+  lifecycle_hooks = { enabled = true }
+  tags            = var.tags
 }
 
 module "hub_euw1" {
@@ -58,6 +60,7 @@ module "w1_use1" {
   hub_account_id           = local.hub_account_id
   hub_lambda_role_arn      = module.hub.lambda_role_arn
   create_account_resources = true
+  lifecycle_hooks          = { enabled = true }
   name_prefix              = var.name_prefix
   tags                     = var.tags
 }
@@ -69,6 +72,7 @@ module "w1_euw1" {
   account_id          = "111111111111"
   hub_account_id      = local.hub_account_id
   hub_lambda_role_arn = module.hub.lambda_role_arn
+  lifecycle_hooks     = { enabled = true }
   name_prefix         = var.name_prefix
   tags                = var.tags
 }

@@ -8,6 +8,7 @@ module "home" {
   hub_account_id           = var.hub_account_id
   hub_lambda_role_arn      = var.hub_lambda_role_arn
   name_prefix              = var.name_prefix
+  lifecycle_hooks          = var.lifecycle_hooks
   create_account_resources = true
 }
 
@@ -20,6 +21,7 @@ module "region_use1" {
   hub_account_id      = var.hub_account_id
   hub_lambda_role_arn = var.hub_lambda_role_arn
   name_prefix         = var.name_prefix
+  lifecycle_hooks     = var.lifecycle_hooks
 }
 
 module "region_use2" {
@@ -31,6 +33,7 @@ module "region_use2" {
   hub_account_id      = var.hub_account_id
   hub_lambda_role_arn = var.hub_lambda_role_arn
   name_prefix         = var.name_prefix
+  lifecycle_hooks     = var.lifecycle_hooks
 }
 
 module "region_usw2" {
@@ -42,6 +45,7 @@ module "region_usw2" {
   hub_account_id      = var.hub_account_id
   hub_lambda_role_arn = var.hub_lambda_role_arn
   name_prefix         = var.name_prefix
+  lifecycle_hooks     = var.lifecycle_hooks
 }
 
 module "region_euw1" {
@@ -53,6 +57,7 @@ module "region_euw1" {
   hub_account_id      = var.hub_account_id
   hub_lambda_role_arn = var.hub_lambda_role_arn
   name_prefix         = var.name_prefix
+  lifecycle_hooks     = var.lifecycle_hooks
 }
 
 module "region_euc1" {
@@ -64,6 +69,7 @@ module "region_euc1" {
   hub_account_id      = var.hub_account_id
   hub_lambda_role_arn = var.hub_lambda_role_arn
   name_prefix         = var.name_prefix
+  lifecycle_hooks     = var.lifecycle_hooks
 }
 
 module "region_apse2" {
@@ -75,4 +81,5 @@ module "region_apse2" {
   hub_account_id      = var.hub_account_id
   hub_lambda_role_arn = var.hub_lambda_role_arn
   name_prefix         = var.name_prefix
+  lifecycle_hooks     = var.lifecycle_hooks
 }

@@ -14,6 +14,19 @@ variable "hub_lambda_role_arn" {
   default     = null
 }
 
+variable "lifecycle_hooks" {
+  description = "Auto Scaling lifecycle hooks in this account (modules/spoke-account lifecycle_hooks): forward the actions of the hooks named <name_prefix>-* in every Region, and let the spoke role complete them for the groups tagged group_tag."
+  type = object({
+    enabled = optional(bool, false)
+    group_tag = optional(object({
+      key   = string
+      value = string
+    }), { key = "adJoinLifecycle", value = "true" })
+  })
+  default  = {}
+  nullable = false
+}
+
 variable "name_prefix" {
   description = "Prefix of every name; must equal the hub's."
   type        = string

@@ -64,7 +64,7 @@ class Settings:
     lifecycle_hooks: bool = False
     #: the result of a launch action whose join failed (ABANDON: the group replaces the instance)
     lifecycle_failure_result: str = "CONTINUE"
-    #: the hooks' HeartbeatTimeout (at most): a waiting action is heartbeated before it times out
+    #: the shortest HeartbeatTimeout of the hooks: a waiting action is heartbeated in time
     lifecycle_heartbeat_timeout: int = 3600
 
     @property

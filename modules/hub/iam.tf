@@ -198,6 +198,21 @@ data "aws_iam_policy_document" "lambda" {
     }
   }
 
+  # the spoke role's lifecycle statement (modules/spoke-account iam.tf), in this account only
+  dynamic "statement" {
+    for_each = var.join_hub_instances && var.lifecycle_hooks.enabled ? [1] : []
+    content {
+      sid       = "HubInstancesCompleteLifecycleActions"
+      actions   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"]
+      resources = ["arn:${local.partition}:autoscaling:*:${var.account_id}:autoScalingGroup:*:autoScalingGroupName/*"]
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/${var.lifecycle_hooks.group_tag.key}"
+        values   = [var.lifecycle_hooks.group_tag.value]
+      }
+    }
+  }
+
   dynamic "statement" {
     for_each = var.lambda_config.tracing ? [1] : []
     content {

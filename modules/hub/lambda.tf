@@ -75,6 +75,9 @@ resource "aws_lambda_function" "this" {
       POWERTOOLS_METRICS_NAMESPACE   = var.lambda_config.powertools_metrics_namespace
       LOG_LEVEL                      = var.lambda_config.log_level
       PARTITION                      = local.partition
+      LIFECYCLE_HOOKS                = tostring(var.lifecycle_hooks.enabled)
+      LIFECYCLE_FAILURE_RESULT       = var.lifecycle_hooks.failure_result
+      LIFECYCLE_HEARTBEAT_TIMEOUT    = tostring(var.lifecycle_hooks.heartbeat_timeout)
       },
       # only when set: the directory of config items without directoryId
       var.directory.default_directory_id == null ? {} : { DEFAULT_DIRECTORY_ID = var.directory.default_directory_id },

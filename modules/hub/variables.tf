@@ -177,6 +177,31 @@ variable "lambda_zip_path" {
   type        = string
 }
 
+variable "lifecycle_hooks" {
+  description = "Auto Scaling lifecycle hooks (modules/spoke-account lifecycle_hooks): enabled lets a join command's status complete the launch action it was for (one state read per status); failure_result completes a launch whose join failed (CONTINUE, or ABANDON: the group replaces the instance); heartbeat_timeout is the shortest HeartbeatTimeout of the hooks (30-7200 s). With join_hub_instances, the Lambda may complete the actions of this account's groups tagged group_tag."
+  type = object({
+    enabled           = optional(bool, false)
+    failure_result    = optional(string, "CONTINUE")
+    heartbeat_timeout = optional(number, 3600)
+    group_tag = optional(object({
+      key   = string
+      value = string
+    }), { key = "adJoinLifecycle", value = "true" })
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = contains(["CONTINUE", "ABANDON"], var.lifecycle_hooks.failure_result)
+    error_message = "lifecycle_hooks.failure_result must be CONTINUE or ABANDON."
+  }
+
+  validation {
+    condition     = var.lifecycle_hooks.heartbeat_timeout >= 30 && var.lifecycle_hooks.heartbeat_timeout <= 7200 && floor(var.lifecycle_hooks.heartbeat_timeout) == var.lifecycle_hooks.heartbeat_timeout
+    error_message = "lifecycle_hooks.heartbeat_timeout must be a whole number of seconds from 30 to 7200 (PutLifecycleHook's HeartbeatTimeout)."
+  }
+}
+
 variable "name_prefix" {
   description = "Prefix of every name (bus, queues, tables, function, roles, documents). Spoke modules must use the same value."
   type        = string

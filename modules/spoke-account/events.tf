@@ -4,7 +4,8 @@
 module "event_patterns" {
   source = "../_shared/event-patterns"
 
-  join_document_names = [local.linux_join_document, local.windows_join_document]
+  join_document_names   = [local.linux_join_document, local.windows_join_document]
+  lifecycle_hook_prefix = local.lifecycle_hook_prefix
 }
 
 resource "aws_cloudwatch_event_rule" "ec2_state" {
@@ -19,6 +20,25 @@ resource "aws_cloudwatch_event_rule" "ssm_command" {
   description   = "Forward status changes of the join documents' Run Command invocations to the AD join hub"
   event_pattern = module.event_patterns.ssm_command_pattern
   tags          = var.tags
+}
+
+# Auto Scaling lifecycle actions of the hooks named <name_prefix>-* (lifecycle_hooks.enabled).
+resource "aws_cloudwatch_event_rule" "lifecycle" {
+  count = var.lifecycle_hooks.enabled ? 1 : 0
+
+  name          = "${var.name_prefix}-lifecycle"
+  description   = "Forward Auto Scaling lifecycle actions of the hooks named ${local.lifecycle_hook_prefix}* to the AD join hub"
+  event_pattern = module.event_patterns.lifecycle_pattern
+  tags          = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "lifecycle" {
+  count = var.lifecycle_hooks.enabled ? 1 : 0
+
+  rule      = aws_cloudwatch_event_rule.lifecycle[0].name
+  target_id = "ad-join-hub-bus"
+  arn       = local.hub_event_bus_arn
+  role_arn  = aws_iam_role.forward.arn
 }
 
 resource "aws_cloudwatch_event_target" "ec2_state" {

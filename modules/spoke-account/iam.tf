@@ -1,6 +1,7 @@
 # The role the hub Lambda assumes in this account (once per account: create_account_resources).
 # It trusts only the hub Lambda's role and may only describe, list command invocations, tag with
-# adComputerName, and send the two join documents.
+# adComputerName, send the two join documents, and (lifecycle_hooks.enabled) complete and
+# heartbeat the lifecycle actions of the Auto Scaling groups tagged for it.
 
 data "aws_iam_policy_document" "spoke_trust" {
   statement {
@@ -54,6 +55,24 @@ data "aws_iam_policy_document" "spoke" {
       "arn:${local.partition}:ssm:*:${var.account_id}:document/${local.windows_join_document}",
       "arn:${local.partition}:ec2:*:${var.account_id}:instance/*",
     ]
+  }
+
+  # IAM has no condition key for the lifecycle hook's name: both actions authorize only the
+  # Auto Scaling group, with its tags as the only condition keys (Service Authorization
+  # Reference: https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2autoscaling.html).
+  # So the groups of this account that carry the tag, and no other.
+  dynamic "statement" {
+    for_each = var.lifecycle_hooks.enabled ? [1] : []
+    content {
+      sid       = "CompleteLifecycleActions"
+      actions   = ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat"]
+      resources = ["arn:${local.partition}:autoscaling:*:${var.account_id}:autoScalingGroup:*:autoScalingGroupName/*"]
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/${var.lifecycle_hooks.group_tag.key}"
+        values   = [var.lifecycle_hooks.group_tag.value]
+      }
+    }
   }
 }
 

@@ -13,4 +13,5 @@ locals {
   spoke_role_name       = "${var.name_prefix}-spoke"
   linux_join_document   = "${var.name_prefix}-linux-join"
   windows_join_document = "${var.name_prefix}-windows-join"
+  lifecycle_hook_prefix = "${var.name_prefix}-"
 }

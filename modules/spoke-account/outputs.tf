@@ -13,6 +13,11 @@ output "hub_event_bus_arn" {
   value       = local.hub_event_bus_arn
 }
 
+output "lifecycle_rule_arn" {
+  description = "ARN of the default-bus rule forwarding the lifecycle hooks' actions (null unless lifecycle_hooks.enabled)."
+  value       = try(aws_cloudwatch_event_rule.lifecycle[0].arn, null)
+}
+
 output "linux_join_document_name" {
   description = "Name of the Linux join SSM document."
   value       = aws_ssm_document.join["linux"].name

@@ -36,6 +36,24 @@ variable "hub_lambda_role_arn" {
   }
 }
 
+variable "lifecycle_hooks" {
+  description = "Auto Scaling lifecycle hooks: forward the launch and terminate actions of the hooks named <name_prefix>-* (set enabled on every instance of this module in the account), and let the spoke role complete them for the groups tagged group_tag (on the instance with create_account_resources)."
+  type = object({
+    enabled = optional(bool, false)
+    group_tag = optional(object({
+      key   = string
+      value = string
+    }), { key = "adJoinLifecycle", value = "true" })
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = can(regex("^[^=]{1,128}$", var.lifecycle_hooks.group_tag.key)) && length(var.lifecycle_hooks.group_tag.value) <= 256
+    error_message = "lifecycle_hooks.group_tag must be a tag: a key of 1-128 characters and a value of at most 256."
+  }
+}
+
 variable "name_prefix" {
   description = "Prefix of every name; must equal the hub's (documents, the spoke role and the hub bus are found by name)."
   type        = string

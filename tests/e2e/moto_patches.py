@@ -27,8 +27,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import moto.dynamodb.models as ddb_models
+from moto.autoscaling.exceptions import ValidationError as AutoScalingValidationError
+from moto.autoscaling.models import FakeAutoScalingGroup, InstanceState
+from moto.autoscaling.responses import AutoScalingResponse
 from moto.awslambda.models import LambdaBackend
-from moto.core.responses import ActionResult
+from moto.core.responses import ActionResult, EmptyResult
 from moto.ds.exceptions import EntityAlreadyExistsException
 from moto.ds.models import DirectoryServiceBackend
 from moto.ds.responses import DirectoryServiceResponse
@@ -542,6 +545,184 @@ def _patch_ds(p: _Patcher) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# Auto Scaling lifecycle hooks: moto 5.2.5 stores hooks but never waits for them, sends no
+# lifecycle action events, and implements neither CompleteLifecycleAction nor
+# RecordLifecycleActionHeartbeat.
+# --------------------------------------------------------------------------------------------
+
+#: the lifecycle actions waiting for completion, by token (one moto process: one dict)
+_lifecycle_actions: dict[str, dict[str, Any]] = {}
+_lifecycle_lock = threading.Lock()
+_ORIGINAL_SET_DESIRED = FakeAutoScalingGroup.set_desired_capacity
+_TRANSITIONS = {
+    "launch": ("autoscaling:EC2_INSTANCE_LAUNCHING", "EC2 Instance-launch Lifecycle Action"),
+    "terminate": (
+        "autoscaling:EC2_INSTANCE_TERMINATING",
+        "EC2 Instance-terminate Lifecycle Action",
+    ),
+}
+
+
+def _hooks(group: FakeAutoScalingGroup, transition: str) -> list[Any]:
+    wanted = _TRANSITIONS[transition][0]
+    return [
+        h
+        for h in group.autoscaling_backend.lifecycle_hooks.values()
+        if h.auto_scaling_group_name == group.name and h.lifecycle_transition == wanted
+    ]
+
+
+def _wait_for_hooks(group: FakeAutoScalingGroup, state: InstanceState, transition: str) -> bool:
+    """Put the instance in Pending:Wait / Terminating:Wait and send one lifecycle action event
+    per hook to the account's default bus, shaped as the EventBridge event reference for Amazon
+    EC2 Auto Scaling shows it
+    (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-event-reference.html)."""
+    hooks = _hooks(group, transition)
+    if not hooks:
+        return False
+    backend = group.autoscaling_backend
+    account, region = backend.account_id, backend.region_name
+    launch = transition == "launch"
+    state.lifecycle_state = "Pending:Wait" if launch else "Terminating:Wait"
+    for hook in hooks:
+        token = str(uuid.uuid4())
+        with _lifecycle_lock:
+            _lifecycle_actions[token] = {
+                "group": group,
+                "hook": hook.name,
+                "instance_id": state.instance.id,
+                "transition": transition,
+                "hooks_left": len(hooks),
+            }
+        detail = {
+            "LifecycleActionToken": token,
+            "AutoScalingGroupName": group.name,
+            "LifecycleHookName": hook.name,
+            "EC2InstanceId": state.instance.id,
+            "LifecycleTransition": _TRANSITIONS[transition][0],
+            "Origin": "EC2" if launch else "AutoScalingGroup",
+            "Destination": "AutoScalingGroup" if launch else "EC2",
+        }
+        entry = {
+            "Source": "aws.autoscaling",
+            "DetailType": _TRANSITIONS[transition][1],
+            "Detail": json.dumps(detail),
+            "Resources": [group.arn],
+            "EventBusName": "default",
+        }
+        events_backends[account][region].put_events([entry])
+        journal(
+            "autoscaling.lifecycle_action",
+            transition=transition,
+            instance_id=state.instance.id,
+            hook=hook.name,
+            group=group.name,
+        )
+    return True
+
+
+def _set_desired_capacity(self: FakeAutoScalingGroup, new_capacity: int | None) -> None:
+    """AWS: a group with a launch hook puts each new instance in Pending:Wait until its action
+    is completed; a group with a terminate hook puts each instance it scales in in
+    Terminating:Wait and terminates it when the action is completed
+    (https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks-overview.html)."""
+    waiting = [s for s in self.instance_states if s.lifecycle_state == "Terminating:Wait"]
+    before = {s.instance.id for s in self.instance_states}
+    in_service = [s for s in self.instance_states if s.lifecycle_state != "Terminating:Wait"]
+    target = self.min_size if new_capacity is None else new_capacity
+    if len(in_service) > (target or 0) and _hooks(self, "terminate"):
+        self.desired_capacity = target
+        for state in [s for s in in_service if not s.protected_from_scale_in][
+            : len(in_service) - (target or 0)
+        ]:
+            _wait_for_hooks(self, state, "terminate")
+        return
+    self.instance_states = in_service  # moto counts every state as active
+    try:
+        _ORIGINAL_SET_DESIRED(self, new_capacity)
+    finally:
+        self.instance_states += waiting
+    for state in self.instance_states:
+        if state.instance.id not in before:
+            _wait_for_hooks(self, state, "launch")
+
+
+def _active_action(token: str | None, hook: str | None, instance_id: str | None) -> str:
+    with _lifecycle_lock:
+        for key, action in _lifecycle_actions.items():
+            if token == key or (
+                token is None and action["hook"] == hook and action["instance_id"] == instance_id
+            ):
+                return key
+    raise AutoScalingValidationError(
+        f"No active Lifecycle Action found with token {token}"
+        if token
+        else f"No active Lifecycle Action found with instance ID {instance_id}"
+    )
+
+
+def _complete_lifecycle_action(self: AutoScalingResponse) -> ActionResult:
+    """AWS: CONTINUE puts a launching instance in service, ABANDON terminates it; a terminating
+    instance is terminated either way; an unknown or completed token is a ValidationError
+    (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_CompleteLifecycleAction.html)."""
+    result = self._get_param("LifecycleActionResult")
+    key = _active_action(
+        self._get_param("LifecycleActionToken"),
+        self._get_param("LifecycleHookName"),
+        self._get_param("InstanceId"),
+    )
+    with _lifecycle_lock:
+        action = _lifecycle_actions.pop(key)
+        group, instance_id = action["group"], action["instance_id"]
+        others = [a for a in _lifecycle_actions.values() if a["instance_id"] == instance_id]
+    journal(
+        "autoscaling.lifecycle_completed",
+        instance_id=instance_id,
+        hook=action["hook"],
+        result=result,
+    )
+    if others:  # another hook of the same transition still waits
+        return EmptyResult()
+    states = [s for s in group.instance_states if s.instance.id == instance_id]
+    if action["transition"] == "launch" and result == "CONTINUE":
+        for state in states:
+            state.lifecycle_state = "InService"
+    else:
+        group.instance_states = [s for s in group.instance_states if s not in states]
+        group.autoscaling_backend.ec2_backend.terminate_instances([instance_id])
+    return EmptyResult()
+
+
+def _record_lifecycle_action_heartbeat(self: AutoScalingResponse) -> ActionResult:
+    """AWS: a heartbeat of an active action extends its timeout; otherwise a ValidationError
+    (https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_RecordLifecycleActionHeartbeat.html)."""
+    key = _active_action(
+        self._get_param("LifecycleActionToken"),
+        self._get_param("LifecycleHookName"),
+        self._get_param("InstanceId"),
+    )
+    journal("autoscaling.lifecycle_heartbeat", instance_id=_lifecycle_actions[key]["instance_id"])
+    return EmptyResult()
+
+
+def lifecycle_actions() -> list[dict[str, str]]:
+    """The actions still waiting (for tests)."""
+    with _lifecycle_lock:
+        return [
+            {"token": k, "hook": a["hook"], "instance_id": a["instance_id"]}
+            for k, a in _lifecycle_actions.items()
+        ]
+
+
+def _patch_autoscaling_lifecycle(p: _Patcher) -> None:
+    p.set(FakeAutoScalingGroup, "set_desired_capacity", _set_desired_capacity)
+    p.set(AutoScalingResponse, "complete_lifecycle_action", _complete_lifecycle_action)
+    p.set(
+        AutoScalingResponse, "record_lifecycle_action_heartbeat", _record_lifecycle_action_heartbeat
+    )
+
+
+# --------------------------------------------------------------------------------------------
 
 #: every patch by name; tests/e2e/test_moto_patches.py proves each one with the others applied
 PATCHES: dict[str, Callable[[_Patcher], None]] = {
@@ -554,6 +735,7 @@ PATCHES: dict[str, Callable[[_Patcher], None]] = {
     "ssm.instance_information": _patch_ssm_instance_information,
     "ssm.command_invocations": _patch_ssm_command_invocations,
     "ds.create_computer": _patch_ds,
+    "autoscaling.lifecycle": _patch_autoscaling_lifecycle,
 }
 
 _applied: _Patcher | None = None

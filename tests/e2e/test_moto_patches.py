@@ -530,3 +530,99 @@ def test_instance_with_an_agent_runs_the_document_and_reports_its_exit_code(
     assert ok[0]["CommandPlugins"][0]["Output"].strip() == "joined EC2GOOD"
     failed = ssm.get_command_invocation(CommandId=ids[bad], InstanceId=bad)
     assert (failed["Status"], failed["ResponseCode"]) == ("Failed", 5)
+
+
+@covers("autoscaling.lifecycle")
+def test_lifecycle_hooks_hold_instances_send_actions_and_complete(aws: None) -> None:
+    """AWS: a group with a launch and a terminate hook holds each new instance in Pending:Wait
+    and each scaled-in one in Terminating:Wait, sends an `EC2 Instance-launch` / `-terminate
+    Lifecycle Action` event to the default bus, and moves on when the action is completed;
+    heartbeats and completions of an inactive action are a ValidationError (moto sent no event,
+    never waited, and had neither call)."""
+    spoke = session(SPOKE)
+    events = spoke.client("events", region_name=HOME)
+    sqs = spoke.client("sqs", region_name=HOME)
+    queue = sqs.create_queue(QueueName="actions")["QueueUrl"]
+    pattern = {"source": ["aws.autoscaling"], "detail-type": [{"suffix": "Lifecycle Action"}]}
+    events.put_rule(Name="actions", EventPattern=json.dumps(pattern))
+    events.put_targets(
+        Rule="actions", Targets=[{"Id": "q", "Arn": f"arn:aws:sqs:{HOME}:{SPOKE}:actions"}]
+    )
+    asg = spoke.client("autoscaling", region_name=HOME)
+    ec2 = spoke.client("ec2", region_name=HOME)
+    asg.create_launch_configuration(
+        LaunchConfigurationName="lc", ImageId=LINUX_AMI, InstanceType="t3.micro"
+    )
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="web",
+        LaunchConfigurationName="lc",
+        MinSize=0,
+        MaxSize=2,
+        DesiredCapacity=0,
+        AvailabilityZones=[f"{HOME}a"],
+    )
+    for name, transition in (("ad-join-launch", "LAUNCHING"), ("ad-join-term", "TERMINATING")):
+        asg.put_lifecycle_hook(
+            AutoScalingGroupName="web",
+            LifecycleHookName=name,
+            LifecycleTransition=f"autoscaling:EC2_INSTANCE_{transition}",
+        )
+
+    def states() -> dict[str, str]:
+        group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])
+        return {
+            i["InstanceId"]: i["LifecycleState"] for i in group["AutoScalingGroups"][0]["Instances"]
+        }
+
+    def action() -> dict[str, Any]:
+        (message,) = receive_all(sqs, queue)
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        return dict(json.loads(message["Body"]))
+
+    # WHEN the group scales out THEN the instance waits and its launch action is sent
+    asg.set_desired_capacity(AutoScalingGroupName="web", DesiredCapacity=1)
+    launch = action()
+    detail = launch["detail"]
+    assert launch["detail-type"] == "EC2 Instance-launch Lifecycle Action"
+    assert (detail["LifecycleHookName"], detail["AutoScalingGroupName"]) == (
+        "ad-join-launch",
+        "web",
+    )
+    assert detail["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"
+    iid = detail["EC2InstanceId"]
+    assert states() == {iid: "Pending:Wait"}
+    ids = {"AutoScalingGroupName": "web", "LifecycleHookName": "ad-join-launch"}
+    asg.record_lifecycle_action_heartbeat(
+        **ids, LifecycleActionToken=detail["LifecycleActionToken"]
+    )
+    asg.complete_lifecycle_action(
+        **ids, LifecycleActionToken=detail["LifecycleActionToken"], LifecycleActionResult="CONTINUE"
+    )
+    assert states() == {iid: "InService"}
+    with pytest.raises(asg.exceptions.ClientError, match="No active Lifecycle Action"):
+        asg.complete_lifecycle_action(
+            **ids,
+            LifecycleActionToken=detail["LifecycleActionToken"],
+            LifecycleActionResult="CONTINUE",
+        )
+    # WHEN it scales in THEN the instance waits in Terminating:Wait until the action completes
+    asg.set_desired_capacity(AutoScalingGroupName="web", DesiredCapacity=0)
+    terminate = action()
+    assert terminate["detail-type"] == "EC2 Instance-terminate Lifecycle Action"
+    assert terminate["detail"]["EC2InstanceId"] == iid
+    assert states() == {iid: "Terminating:Wait"}
+    assert (
+        ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["State"][
+            "Name"
+        ]
+        == "running"
+    )
+    asg.complete_lifecycle_action(
+        AutoScalingGroupName="web",
+        LifecycleHookName="ad-join-term",
+        LifecycleActionToken=terminate["detail"]["LifecycleActionToken"],
+        LifecycleActionResult="CONTINUE",
+    )
+    assert states() == {}
+    state = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["State"]
+    assert state["Name"] == "terminated"

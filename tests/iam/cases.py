@@ -25,6 +25,7 @@ DOC = {
     "ssm_auth": "https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssystemsmanager.html",
     "ec2_tags": "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/supported-iam-actions-tagging.html",
     "ds_auth": "https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsdirectoryservice.html",
+    "asg_auth": "https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2autoscaling.html",
     "sm_kms": "https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html",
     "eb_role": "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-cross-account.html",
     "eb_deputy": "https://docs.aws.amazon.com/eventbridge/latest/userguide/cross-service-confused-deputy-prevention.html",
@@ -72,6 +73,7 @@ class World:
     hub_account: str
     org_of: dict[str, str] = field(default_factory=dict)  # account -> organization id
     instance_tags: dict[str, dict[str, str]] = field(default_factory=dict)
+    group_tags: dict[str, dict[str, str]] = field(default_factory=dict)  # Auto Scaling group
     secure: dict[str, str] = field(default_factory=dict)  # parameter / secret ARN -> key ARN
 
     @property
@@ -383,6 +385,17 @@ def _request(world: World, rec: dict[str, Any]) -> list[Case]:
                 )
             )
         return out
+    if service == "autoscaling" and op in LIFECYCLE_OPERATIONS:
+        # the group is the only resource, its tags the only condition keys (DOC["asg_auth"])
+        return [
+            one(
+                f"autoscaling:{op}",
+                group_arn(part, region, account, p["AutoScalingGroupName"]),
+                f" {p['AutoScalingGroupName']}",
+                context=group_context(world.group_tags.get(p["AutoScalingGroupName"], {})),
+                why=DOC["asg_auth"],
+            )
+        ]
     if (service, op) == ("ds", "CreateComputer"):
         directory = f"arn:{part}:ds:{region}:{account}:directory/{p['DirectoryId']}"
         return [one("ds:CreateComputer", directory, f" {p['DirectoryId']}", why=DOC["ds_auth"])]
@@ -400,6 +413,24 @@ def _request(world: World, rec: dict[str, Any]) -> list[Case]:
         ]
     # a call the proof has no model for: an error case, so it cannot pass unnoticed
     return [one(f"{service}:{op}", "unmodelled", " (no model in tests/iam/cases.py)", why="none")]
+
+
+LIFECYCLE_OPERATIONS = ("CompleteLifecycleAction", "RecordLifecycleActionHeartbeat")
+#: the group id in a group's ARN: the request names the group only, and no policy may depend on it
+GROUP_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def group_arn(part: str, region: str, account: str, name: str) -> str:
+    """An Auto Scaling group's ARN (DOC["asg_auth"], resource type autoScalingGroup)."""
+    group = f"autoScalingGroup:{GROUP_ID}:autoScalingGroupName/{name}"
+    return f"arn:{part}:autoscaling:{region}:{account}:{group}"
+
+
+def group_context(tags: dict[str, str]) -> dict[str, str]:
+    """The group's tags as both condition keys the actions take (DOC["asg_auth"])."""
+    out = {f"aws:ResourceTag/{k}": v for k, v in tags.items()}
+    out.update({f"autoscaling:ResourceTag/{k}": v for k, v in tags.items()})
+    return out
 
 
 def _tag_label(tags: dict[str, str]) -> str:
@@ -447,11 +478,13 @@ def delivery_cases(world: World) -> list[Case]:
                     why=DOC["eb_deputy"],
                 )
             )
-            for source, detail_type in _pattern_pairs(t.pattern):
+            pairs = _pattern_pairs(t.pattern)
+            for source, detail_type in pairs:
+                kind = f" {detail_type}" if len(pairs) > 1 else ""  # lifecycle: launch, terminate
                 out.append(
                     case(
                         world,
-                        f"{label} PutEvents {source} -> {t.arn}",
+                        f"{label} PutEvents {source}{kind} -> {t.arn}",
                         "delivery",
                         session_arn(t.role_arn, "events"),
                         "events:PutEvents",
@@ -653,7 +686,13 @@ ALLOW_ALL: Policy = {
 }
 
 
-def denial_cases(world: World, *, directory_region: str, tools_tag: tuple[str, str]) -> list[Case]:
+def denial_cases(
+    world: World,
+    *,
+    directory_region: str,
+    tools_tag: tuple[str, str],
+    group_tag: tuple[str, str] = ("adJoinLifecycle", "true"),
+) -> list[Case]:
     """At least 20 requests that must be denied, each as AWS would see it."""
     dep, part, hub = world.dep, world.partition, world.hub_account
     ((function, (lambda_role, _)),) = dep.functions.items()
@@ -726,6 +765,28 @@ def denial_cases(world: World, *, directory_region: str, tools_tag: tuple[str, s
         f"arn:{part}:ssm:{region}:{w2}:document/{name_prefix}-linux-join",
         why="only this account's join documents",
     )
+    # lifecycle actions: only the groups of the spoke's own account that carry the tag (issue 12)
+    tagged = group_context(dict([group_tag]))
+    for op, group, account, context, why in (
+        ("CompleteLifecycleAction", "untagged", w1, {}, "the group lacks the tag"),
+        ("RecordLifecycleActionHeartbeat", "untagged", w1, {}, "the group lacks the tag"),
+        (
+            "CompleteLifecycleAction",
+            "other-value",
+            w1,
+            group_context({group_tag[0]: "false"}),
+            "the tag has another value",
+        ),
+        ("CompleteLifecycleAction", "tagged", w2, tagged, "another account's group"),
+    ):
+        deny(
+            f"{op} on a group of {account} ({why}) through the spoke role",
+            spoke,
+            f"autoscaling:{op}",
+            group_arn(part, region, account, group),
+            context=context,
+            why=f"the spoke role completes the actions of its account's tagged groups only; {why}",
+        )
     key = tools_tag[0]
     hub_instance = f"arn:{part}:ec2:{directory_region}:{hub}:instance/i-0123456789abcdef0"
     deny(

@@ -13,7 +13,7 @@ import botocore.session
 from botocore import xform_name
 
 LAMBDA = Path(__file__).resolve().parents[2] / "lambda" / "adjoin"
-SERVICES = ("dynamodb", "ds", "ec2", "kms", "secretsmanager", "sqs", "ssm", "sts")
+SERVICES = ("autoscaling", "dynamodb", "ds", "ec2", "kms", "secretsmanager", "sqs", "ssm", "sts")
 
 
 @cache

@@ -41,6 +41,7 @@ KEPT = (
     "RoleArn",
     "DirectoryId",
     "KeyId",
+    "AutoScalingGroupName",  # lifecycle actions authorize the group (not the token)
 )
 #: access key -> assumed-role ARN, shared by every recorder of the process: a session made while
 #: one recorder was installed may assume roles while another one is

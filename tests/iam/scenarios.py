@@ -8,6 +8,7 @@ accounts 111111111111 and 222222222222, as in the unit tests.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,8 @@ HUB = "123456789012"
 LAMBDA_SESSION = f"arn:aws:sts::{HUB}:assumed-role/ad-join-lambda/ad-join"
 SECRET_NAME = "ad-join/join-password"
 CA_PARAM = "/ad-join/ldap-ca-cert"
+#: the Auto Scaling group of the lifecycle scenario and its tags (the spoke role's condition)
+GROUP_TAGS = {"web": {"adJoinLifecycle": "true"}}
 
 
 @contextmanager
@@ -157,5 +160,31 @@ def record_paths(path: Path) -> dict[str, dict[str, str]]:
         reconcile.directories._ldap_class = lambda: orphans
         with recorder.recording(path, LAMBDA_SESSION):
             reconcile.run_task(Task(fakes.SPOKE_A, fakes.HUB_REGION, "proof"))
+        # Auto Scaling lifecycle actions of group "web" (issue 12): a launch that will not join
+        # completes at once, an old launch still waiting for its agent records a heartbeat, and
+        # a join command's status reads its row back and completes the launch it was for
+        with recorder.recording(path, LAMBDA_SESSION):
+            hooks = engine(LIFECYCLE_HOOKS="true")
+        (opted_out,) = fakes.launch(fakes.SPOKE_A, fakes.HUB_REGION, tags={"autoadjoin": "false"})
+        (waiting,) = fakes.launch(fakes.SPOKE_A, fakes.HUB_REGION)
+        (joined,) = fakes.launch(fakes.SPOKE_A, fakes.HUB_REGION)
+
+        def launch(instance: str) -> Any:
+            return fakes.lifecycle_event(fakes.SPOKE_A, "us-east-1", instance, "launch")
+
+        run(hooks, launch(opted_out))
+        fake.online = set()
+        old = fakes.enqueue(world, [launch(waiting)])
+        old[0]["attributes"]["SentTimestamp"] = str(int(time.time() * 1000) - 1790 * 1000)
+        with recorder.recording(path, LAMBDA_SESSION):
+            hooks.process(old)
+        fake.online = None
+        run(hooks, launch(joined))
+        row = world.state(joined) or {}
+        status = fakes.command_event(
+            fakes.SPOKE_A, "us-east-1", joined, str(row.get("commandId")), "Success"
+        )
+        run(hooks, status)
+        assert fake.completed and fake.heartbeats, "the lifecycle scenario completed nothing"
         handler.reset()
         return {tools_host: {"adToolsHost": "true"}}

@@ -17,6 +17,8 @@ PATTERN_HOME = REPO_ROOT / "modules" / "_shared" / "event-patterns" / "main.tf"
     [
         "EC2 Instance State-change Notification",
         "EC2 Command Invocation Status-change Notification",
+        "EC2 Instance-launch Lifecycle Action",
+        "EC2 Instance-terminate Lifecycle Action",
     ],
 )
 def test_each_event_pattern_is_defined_once(detail_type: str) -> None:
@@ -37,7 +39,9 @@ def test_every_rule_takes_its_pattern_from_the_shared_module() -> None:
     }
     assert values == {
         "modules/_shared/org-event-bus/rules.tf: module.event_patterns.ec2_state_pattern",
+        "modules/_shared/org-event-bus/rules.tf: module.event_patterns.lifecycle_pattern",
         "modules/_shared/org-event-bus/rules.tf: module.event_patterns.ssm_command_pattern",
         "modules/spoke-account/events.tf: module.event_patterns.ec2_state_pattern",
+        "modules/spoke-account/events.tf: module.event_patterns.lifecycle_pattern",
         "modules/spoke-account/events.tf: module.event_patterns.ssm_command_pattern",
     }

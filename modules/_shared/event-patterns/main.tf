@@ -1,4 +1,4 @@
-# The two event patterns every part of the solution filters on: the spoke accounts' forwarding
+# The event patterns every part of the solution filters on: the spoke accounts' forwarding
 # rules, the regional buses' rules and the hub bus's rules. They must stay identical, or events
 # are lost between a spoke and the hub, so they are defined here once. No resources.
 
@@ -12,5 +12,14 @@ locals {
     source        = ["aws.ssm"]
     "detail-type" = ["EC2 Command Invocation Status-change Notification"]
     detail        = { "document-name" = var.join_document_names }
+  }
+  # Auto Scaling lifecycle actions of the hooks named by the project's convention: the hook name
+  # starts with the prefix (e.g. ad-join-launch). Event shape:
+  # https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-event-reference.html;
+  # prefix matching: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-pattern-operators.html
+  lifecycle_pattern = {
+    source        = ["aws.autoscaling"]
+    "detail-type" = ["EC2 Instance-launch Lifecycle Action", "EC2 Instance-terminate Lifecycle Action"]
+    detail        = { LifecycleHookName = [{ prefix = var.lifecycle_hook_prefix }] }
   }
 }

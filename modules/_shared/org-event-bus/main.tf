@@ -1,5 +1,5 @@
 # An event bus that admits PutEvents only from one AWS Organization or only from listed
-# accounts, with two rules (rules.tf) delivering the solution's events to one target: the hub bus
+# accounts, with three rules (rules.tf) delivering the solution's events to one target: the hub bus
 # in the directory Region (target: the queue) and each regional bus of modules/spoke-region
 # (target: the regional topic). The bus ARN is built from its name so the policy is known (and
 # reviewable) at plan time.
@@ -12,7 +12,11 @@ locals {
   partition      = data.aws_partition.current.partition
   event_bus_name = "${var.name_prefix}-bus"
   event_bus_arn  = "arn:${local.partition}:events:${data.aws_region.current.name}:${var.account_id}:event-bus/${local.event_bus_name}"
-  rule_names     = { ec2_state = "${var.name_prefix}-ec2-state", ssm_command = "${var.name_prefix}-ssm-command" }
+  rule_names = {
+    ec2_state   = "${var.name_prefix}-ec2-state"
+    ssm_command = "${var.name_prefix}-ssm-command"
+    lifecycle   = "${var.name_prefix}-lifecycle"
+  }
   # Built from names so the callers' target policies (queue, topic) are known at plan time and
   # need no reference to the rules (which reference the target: a cycle).
   rule_arns = [for name in values(local.rule_names) : "arn:${local.partition}:events:${data.aws_region.current.name}:${var.account_id}:rule/${local.event_bus_name}/${name}"]
@@ -43,7 +47,7 @@ data "aws_iam_policy_document" "bus" {
       }
     }
 
-    # Only the two kinds of events the rules match
+    # Only the kinds of events the rules match
     # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-conditions.html). Both
     # keys are multivalued (one value per entry of PutEvents): every entry must be ours.
     condition {

@@ -9,6 +9,6 @@ output "event_bus_name" {
 }
 
 output "rule_arns" {
-  description = "ARNs of the two rules, known at plan time (for the target's resource policy)."
+  description = "ARNs of the three rules, known at plan time (for the target's resource policy)."
   value       = local.rule_arns
 }

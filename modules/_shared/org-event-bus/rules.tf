@@ -1,10 +1,12 @@
-# The two rules of the bus and their targets: EC2 state changes and the join documents' command
-# status changes, with the patterns every module shares (../event-patterns).
+# The rules of the bus and their targets: EC2 state changes, the join documents' command status
+# changes and the Auto Scaling lifecycle actions of the project's hooks, with the patterns every
+# module shares (../event-patterns).
 
 module "event_patterns" {
   source = "../event-patterns"
 
-  join_document_names = var.join_document_names
+  join_document_names   = var.join_document_names
+  lifecycle_hook_prefix = "${var.name_prefix}-"
 }
 
 resource "aws_cloudwatch_event_rule" "ec2_state" {
@@ -32,6 +34,21 @@ resource "aws_cloudwatch_event_target" "ec2_state" {
 
 resource "aws_cloudwatch_event_target" "ssm_command" {
   rule           = aws_cloudwatch_event_rule.ssm_command.name
+  event_bus_name = aws_cloudwatch_event_bus.this.name
+  target_id      = var.target.id
+  arn            = var.target.arn
+}
+
+resource "aws_cloudwatch_event_rule" "lifecycle" {
+  name           = local.rule_names.lifecycle
+  description    = "Auto Scaling lifecycle actions of the hooks named ${var.name_prefix}-*, forwarded by the spokes that enable them"
+  event_bus_name = aws_cloudwatch_event_bus.this.name
+  event_pattern  = module.event_patterns.lifecycle_pattern
+  tags           = var.tags
+}
+
+resource "aws_cloudwatch_event_target" "lifecycle" {
+  rule           = aws_cloudwatch_event_rule.lifecycle.name
   event_bus_name = aws_cloudwatch_event_bus.this.name
   target_id      = var.target.id
   arn            = var.target.arn

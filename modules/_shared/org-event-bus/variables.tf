@@ -23,7 +23,7 @@ variable "join_document_names" {
 }
 
 variable "name_prefix" {
-  description = "Prefix of the bus name (<prefix>-bus) and of the rule names (<prefix>-ec2-state, <prefix>-ssm-command)."
+  description = "Prefix of the bus name (<prefix>-bus) and of the rule names (<prefix>-ec2-state, <prefix>-ssm-command, <prefix>-lifecycle); <prefix>- is also the lifecycle hook name prefix."
   type        = string
 }
 
@@ -39,7 +39,7 @@ variable "tags" {
 }
 
 variable "target" {
-  description = "Where both rules deliver: the target's ARN and the target id."
+  description = "Where the rules deliver: the target's ARN and the target id."
   type = object({
     arn = string
     id  = string

@@ -89,7 +89,7 @@ def test_hub_env_plans_hub_and_the_selected_regions(hub_root: Root, tf_tree: Pat
     counts = module_counts(plan)
     assert set(counts) == {"hub", "region_euw1", "region_apse2"}
     assert plan.one("module.hub.aws_sqs_queue.this")["delay_seconds"] == 30  # the module's
-    assert counts["region_euw1"] == counts["region_apse2"] == 11
+    assert counts["region_euw1"] == counts["region_apse2"] == 13  # 3 rules with targets
     by_sid = {s["Sid"]: s for s in statements(plan.policy("module.hub.aws_sqs_queue_policy.this"))}
     assert sorted(
         as_list(by_sid["SpokeRegionTopics"]["Condition"]["ArnEquals"]["aws:SourceArn"])
@@ -181,10 +181,12 @@ def test_local_env_plans_the_whole_organization(local_plan: PlanSummary) -> None
     counts = module_counts(local_plan)
     assert counts == {
         "powertools": 1,  # the Powertools layer, published locally (the emulator has none)
-        "hub": 33,  # with the one-time password key and its alias (otp.tf)
-        "hub_euw1": 11,
-        "w1_use1": 10,
-        "w1_euw1": 8,
+        # each bus has a third rule and target: the lifecycle actions (issue 12); workload 1
+        # forwards them (lifecycle_hooks), workload 2 does not
+        "hub": 35,  # with the one-time password key and its alias (otp.tf)
+        "hub_euw1": 13,
+        "w1_use1": 12,
+        "w1_euw1": 10,
         "w2_use1": 10,
         "w2_euw1": 8,
     }
@@ -247,9 +249,14 @@ def test_every_module_filters_on_the_same_patterns(local_plan: PlanSummary) -> N
     for address, rule in local_plan.of_type("aws_cloudwatch_event_rule").items():
         by_name.setdefault(rule["name"], set()).add(rule["event_pattern"])
         modules.setdefault(rule["name"], set()).add(address.split(".")[1])
-    assert sorted(by_name) == ["ad-join-ec2-state", "ad-join-ssm-command"]
+    assert sorted(by_name) == ["ad-join-ec2-state", "ad-join-lifecycle", "ad-join-ssm-command"]
     everywhere = {"hub", "hub_euw1", "w1_use1", "w1_euw1", "w2_use1", "w2_euw1"}
-    assert modules == {"ad-join-ec2-state": everywhere, "ad-join-ssm-command": everywhere}
+    assert modules == {
+        "ad-join-ec2-state": everywhere,
+        "ad-join-ssm-command": everywhere,
+        # the hub side always; a spoke only with lifecycle_hooks (envs/local: w1)
+        "ad-join-lifecycle": {"hub", "hub_euw1", "w1_use1", "w1_euw1"},
+    }
     assert all(len(patterns) == 1 for patterns in by_name.values()), by_name
 
 

@@ -57,6 +57,7 @@ def world(root_factory: Any, tf_tree: Path) -> cases.World:
             hub_account_id=HUB,
             region=HUB_REGION,
             regions=WORKLOAD_REGIONS,
+            lifecycle_hooks={"enabled": True},
         )
         part = deployment.build(
             deployment.resources_of_plan(plan.raw),
@@ -103,6 +104,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory, world: cases.World) -> li
     assert burst["status"].done == burst["status"].events
     tags = scenarios.record_paths(path)
     world.instance_tags.update(tags)
+    world.group_tags.update(scenarios.GROUP_TAGS)
     records = recorder.read(path)
     # the secret the scenario created, encrypted with the hub key like the SecureString
     for record in records:

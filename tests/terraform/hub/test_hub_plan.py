@@ -18,13 +18,15 @@ EXPECTED = yaml.safe_load((Path(__file__).parent / "expected.yaml").read_text())
 FIXTURE = "tests/terraform/hub/fixture"
 ALARM_TOPIC = "arn:aws:sns:us-east-1:123456789012:ad-join-alarms"
 ORG = {"organization_id": "o-abcdefghij", "spoke_regions": ["eu-west-1"]}
-# issue 9, defect 6: the buses admit only the two kinds of events the rules match
+# issue 9, defect 6: the buses admit only the kinds of events the rules match
 EVENT_KINDS = {
     "ForAllValues:StringEquals": {
-        "events:source": ["aws.ec2", "aws.ssm"],
+        "events:source": ["aws.ec2", "aws.ssm", "aws.autoscaling"],
         "events:detail-type": [
             "EC2 Instance State-change Notification",
             "EC2 Command Invocation Status-change Notification",
+            "EC2 Instance-launch Lifecycle Action",
+            "EC2 Instance-terminate Lifecycle Action",
         ],
     }
 }
@@ -170,6 +172,15 @@ def test_rules_match_ec2_states_and_join_documents(plan: PlanSummary) -> None:
         "ad-join-linux-join",
         "ad-join-windows-join",
     ]
+    # the lifecycle actions of the hooks named by the convention (issue 12)
+    assert rules["ad-join-lifecycle"] == {
+        "source": ["aws.autoscaling"],
+        "detail-type": [
+            "EC2 Instance-launch Lifecycle Action",
+            "EC2 Instance-terminate Lifecycle Action",
+        ],
+        "detail": {"LifecycleHookName": [{"prefix": "ad-join-"}]},
+    }
     for rule in plan.of_type("aws_cloudwatch_event_rule").values():
         assert rule["event_bus_name"] == "ad-join-bus"
 
@@ -194,6 +205,7 @@ def test_queue_policy_admits_bus_rules_spoke_topics_and_lambda(plan: PlanSummary
     assert by_sid["HubBusRules"]["Principal"] == {"Service": "events.amazonaws.com"}
     assert sorted(as_list(by_sid["HubBusRules"]["Condition"]["ArnEquals"]["aws:SourceArn"])) == [
         "arn:aws:events:us-east-1:123456789012:rule/ad-join-bus/ad-join-ec2-state",
+        "arn:aws:events:us-east-1:123456789012:rule/ad-join-bus/ad-join-lifecycle",
         "arn:aws:events:us-east-1:123456789012:rule/ad-join-bus/ad-join-ssm-command",
     ]
     assert by_sid["SpokeRegionTopics"]["Condition"]["ArnEquals"]["aws:SourceArn"] == (
@@ -379,6 +391,35 @@ def test_reconcile_schedule_can_be_off_and_configured(
     env = custom.one("aws_lambda_function.this")["environment"][0]["variables"]
     assert (env["RECONCILE_GRACE_SECONDS"], env["RECONCILE_MAX_DELETIONS"]) == ("1800", "3")
     assert env["RECONCILE_MAX_DELETION_PERCENT"] == "0"
+
+
+def test_lifecycle_hooks_settings_and_the_hub_groups_permission(
+    root: Root, plan: PlanSummary, lambda_zip: dict[str, str]
+) -> None:
+    env = plan.one("aws_lambda_function.this")["environment"][0]["variables"]
+    assert (env["LIFECYCLE_HOOKS"], env["LIFECYCLE_FAILURE_RESULT"]) == ("false", "CONTINUE")
+    assert env["LIFECYCLE_HEARTBEAT_TIMEOUT"] == "3600"
+    hooks = {"enabled": True, "failure_result": "ABANDON", "heartbeat_timeout": 900}
+    on = root.plan(**ORG, join_hub_instances="true", lifecycle_hooks=hooks, **lambda_zip)
+    env = on.one("aws_lambda_function.this")["environment"][0]["variables"]
+    assert (env["LIFECYCLE_HOOKS"], env["LIFECYCLE_FAILURE_RESULT"]) == ("true", "ABANDON")
+    assert env["LIFECYCLE_HEARTBEAT_TIMEOUT"] == "900"
+    by_sid = {s["Sid"]: s for s in statements(on.policy("aws_iam_role_policy.lambda"))}
+    complete = by_sid["HubInstancesCompleteLifecycleActions"]
+    assert sorted(as_list(complete["Action"])) == [
+        "autoscaling:CompleteLifecycleAction",
+        "autoscaling:RecordLifecycleActionHeartbeat",
+    ]
+    assert complete["Resource"] == (
+        "arn:aws:autoscaling:*:123456789012:autoScalingGroup:*:autoScalingGroupName/*"
+    )
+    assert complete["Condition"] == {"StringEquals": {"aws:ResourceTag/adJoinLifecycle": "true"}}
+    # without join_hub_instances the hub's own groups are not the Lambda's business
+    alone = root.plan(**ORG, lifecycle_hooks=hooks, **lambda_zip)
+    sids = {s["Sid"] for s in statements(alone.policy("aws_iam_role_policy.lambda"))}
+    assert "HubInstancesCompleteLifecycleActions" not in sids
+    error = root.plan_error(**ORG, lifecycle_hooks={"failure_result": "RETRY"}, **lambda_zip)
+    assert "lifecycle_hooks.failure_result must be CONTINUE or ABANDON" in error
 
 
 def test_state_table_has_the_reconcilers_index(plan: PlanSummary) -> None:

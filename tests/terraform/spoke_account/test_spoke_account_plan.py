@@ -144,6 +144,45 @@ def test_spoke_role_policy_is_exactly_what_the_lambda_needs(plan: PlanSummary) -
     ]
 
 
+def test_lifecycle_hooks_forward_the_conventions_hooks_and_complete_tagged_groups_only(
+    root: Root, plan: PlanSummary
+) -> None:
+    # GIVEN the default: no lifecycle rule, no Auto Scaling permission
+    assert "aws_cloudwatch_event_rule.lifecycle[0]" not in plan.resources
+    assert "autoscaling" not in json.dumps(plan.policy("aws_iam_role_policy.spoke[0]"))
+    # WHEN lifecycle hooks are enabled, with the group tag renamed
+    tag = {"key": "team-asg", "value": "joined"}
+    on = root.plan(lifecycle_hooks={"enabled": True, "group_tag": tag})
+    assert on.types["aws_cloudwatch_event_rule"] == on.types["aws_cloudwatch_event_target"] == 3
+    # THEN a third rule forwards the hooks named ad-join-* through the same role
+    rule = on.one("aws_cloudwatch_event_rule.lifecycle[0]")
+    assert json.loads(rule["event_pattern"]) == {
+        "source": ["aws.autoscaling"],
+        "detail-type": [
+            "EC2 Instance-launch Lifecycle Action",
+            "EC2 Instance-terminate Lifecycle Action",
+        ],
+        "detail": {"LifecycleHookName": [{"prefix": "ad-join-"}]},
+    }
+    target = on.one("aws_cloudwatch_event_target.lifecycle[0]")
+    assert target["arn"] == HUB_BUS
+    # AND the spoke role completes and heartbeats the actions of the tagged groups only
+    by_sid = {s["Sid"]: s for s in statements(on.policy("aws_iam_role_policy.spoke[0]"))}
+    complete = by_sid["CompleteLifecycleActions"]
+    assert sorted(as_list(complete["Action"])) == [
+        "autoscaling:CompleteLifecycleAction",
+        "autoscaling:RecordLifecycleActionHeartbeat",
+    ]
+    assert complete["Resource"] == (
+        "arn:aws:autoscaling:*:111111111111:autoScalingGroup:*:autoScalingGroupName/*"
+    )
+    assert complete["Condition"] == {"StringEquals": {"aws:ResourceTag/team-asg": "joined"}}
+    error = root.plan_error(
+        lifecycle_hooks={"enabled": True, "group_tag": {"key": "", "value": ""}}
+    )
+    assert "lifecycle_hooks.group_tag must be a tag" in error
+
+
 def test_no_policy_allows_everything_on_everything(plan: PlanSummary) -> None:
     assert len(plan.known_policies()) == 4  # two trust policies, two role policies
     assert wildcard_grants(plan) == []

@@ -16,8 +16,8 @@ FIXTURE = "tests/terraform/spoke_region/fixture"
 RESOURCE_COUNTS = {
     "aws_cloudwatch_event_bus": 1,
     "aws_cloudwatch_event_bus_policy": 1,
-    "aws_cloudwatch_event_rule": 2,
-    "aws_cloudwatch_event_target": 2,
+    "aws_cloudwatch_event_rule": 3,
+    "aws_cloudwatch_event_target": 3,
     "aws_kms_alias": 1,
     "aws_kms_key": 1,
     "aws_sns_topic": 1,
@@ -26,6 +26,7 @@ RESOURCE_COUNTS = {
 }
 RULE_ARNS = [
     "arn:aws:events:eu-west-1:123456789012:rule/ad-join-bus/ad-join-ec2-state",
+    "arn:aws:events:eu-west-1:123456789012:rule/ad-join-bus/ad-join-lifecycle",
     "arn:aws:events:eu-west-1:123456789012:rule/ad-join-bus/ad-join-ssm-command",
 ]
 
@@ -97,6 +98,7 @@ def test_bus_policy_and_rules(plan: PlanSummary, root: Root) -> None:
     assert statement["Condition"]["ForAllValues:StringEquals"]["events:source"] == [
         "aws.ec2",
         "aws.ssm",
+        "aws.autoscaling",
     ]
     assert statement["Resource"] == "arn:aws:events:eu-west-1:123456789012:event-bus/ad-join-bus"
     accounts = root.plan(allowed_account_ids=["111111111111"])
