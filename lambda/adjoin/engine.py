@@ -47,7 +47,8 @@ from adjoin.passwords import OtpDeriver
 from adjoin.sessions import SessionCache
 from adjoin.settings import Settings
 
-MAX_WORKERS = 64
+#: threads of the per-instance work: a full batch of 100 in one wave (its calls mostly wait)
+MAX_WORKERS = 100
 
 # outcome kinds
 ACK, RETRY, REJECT = "ack", "retry", "reject"

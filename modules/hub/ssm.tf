@@ -8,9 +8,9 @@ locals {
     parameters = {
       computerName = {
         type              = "String"
-        description       = "Computer names (<= 15 characters each), comma-separated: 1 to 50"
+        description       = "Computer names (<= 15 characters each), comma-separated: 1 to 100"
         interpolationType = "ENV_VAR"
-        allowedPattern    = "^[A-Za-z0-9-]{1,15}(,[A-Za-z0-9-]{1,15}){0,49}$"
+        allowedPattern    = "^[A-Za-z0-9-]{1,15}(,[A-Za-z0-9-]{1,15}){0,99}$"
       }
       domainName = {
         type              = "String"

@@ -5,7 +5,7 @@
 # environment variables (interpolationType ENV_VAR, see docs/contracts.md): SSM_computerName,
 # SSM_domainName, SSM_adJoinUserName, SSM_adJoinUserPwParam, SSM_computerOU. SSM_computerName
 # holds one name or several, comma-separated (the Lambda sends one command per batch of
-# terminations, at most 50 names): each is removed in turn with one credential and one domain
+# terminations, at most 100 names): each is removed in turn with one credential and one domain
 # controller.
 #
 # SSM_adJoinUserPwParam is the NAME of the join user's password: an SSM SecureString parameter
@@ -63,8 +63,8 @@ function Test-Parameters {
     param([Parameter(Mandatory = $true)][hashtable]$Parameters)
     $problems = New-Object -TypeName System.Collections.Generic.List[string]
     $names = @($Parameters.ComputerName -split ',')
-    if ($names.Count -gt 50) {
-        $problems.Add('computerName holds at most 50 names')
+    if ($names.Count -gt 100) {
+        $problems.Add('computerName holds at most 100 names')
     }
     foreach ($name in $names) {
         if ($name -notmatch $NamePattern) {

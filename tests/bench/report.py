@@ -123,6 +123,28 @@ def run_failed(results: Iterable[dict[str, Phase]]) -> list[str]:
     return problems
 
 
+def tag_cost(status: Phase, batch_size: int, instances: int = 40) -> str:
+    """What the opt-in adComputerName tag adds to the status phase: a run with
+    TAG_COMPUTER_NAME=true (a small fleet, no latency: the call counts do not depend on them)."""
+    tagged = lifecycle.run_ours(
+        "ds",
+        "none",
+        instances=instances,
+        latency_ms=0,
+        batch_size=batch_size,
+        env={"TAG_COMPUTER_NAME": "true"},
+    )["status"]
+    with_tag = tagged.per_instance(tagged.aws_calls)
+    without = status.per_instance(status.aws_calls)
+    return (
+        "adComputerName tag, opt-in (TAG_COMPUTER_NAME=true, modules/hub "
+        f"directory.tag_computer_name): status {with_tag:.3f} AWS calls per instance with it "
+        f"({instances} instances, no latency) vs {without:.3f} without: "
+        f"+{tagged.calls.get(('ec2', 'CreateTags'), 0) / max(tagged.events, 1):.3f} "
+        "(one CreateTags per instance)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tests.bench", description=__doc__.splitlines()[0]
@@ -213,12 +235,14 @@ def main(argv: list[str] | None = None) -> int:
         tags = phases["status"].calls.get(("ec2", "CreateTags"), 0) / n
         targets.append(
             Target(
-                "adComputerName tag: CreateTags per instance (to be opt-in, cost printed)",
+                "adComputerName tag: CreateTags per instance (opt-in; cost below)",
                 f"{tags:.2f}",
                 "0 unless opted in",
                 tags == 0,
             )
         )
+        print()
+        print(tag_cost(phases["status"], args.batch_size))
     if "ds+ad_tools_host" in ours:
         leave = ours["ds+ad_tools_host"]["leave"]
         per_batch = leave.calls.get(("ssm", "SendCommand"), 0) / batches(n, args.batch_size)

@@ -343,11 +343,11 @@ def test_leave_removes_every_name_of_the_command_with_one_credential() -> None:
     )
     assert "Exit-WithCode" not in remove
     assert not re.search(r"^\s*exit\b", remove, re.MULTILINE | re.IGNORECASE)
-    # every name is checked against the name pattern, and at most 50
+    # every name is checked against the name pattern, and at most 100
     check = pscheck._text(
         pscheck._function_bodies(pscheck.parse(source).root_node)["test-parameters"]
     )
-    assert "foreach ($name in $names)" in check and "-gt 50" in check
+    assert "foreach ($name in $names)" in check and "-gt 100" in check
 
 
 def test_leave_reads_the_password_itself() -> None:

@@ -347,43 +347,31 @@ def test_ldap_adapter_joins_through_the_factory_with_the_join_user(
     assert len(fake.sent_commands()) == 1
 
 
-def test_command_status_success_records_joined_and_tags_the_instance(
-    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine, recorder: Recorder
+@pytest.mark.parametrize("tagged", [True, False], ids=["TAG_COMPUTER_NAME=true", "default"])
+def test_command_status_success_records_joined_and_tags_only_when_opted_in(
+    world: fakes.World,
+    fake: fakes.FakeAws,
+    make_engine: MakeEngine,
+    recorder: Recorder,
+    tagged: bool,
 ) -> None:
+    # GIVEN a join sent, with the adComputerName tag opted in or not (the default: not)
     [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1")
-    engine = make_engine(TAG_COMPUTER_NAME="true")
-    engine.process([running(fakes.SPOKE_A, "eu-west-1", iid)])
-    item = world.state(iid)
-    assert item is not None
-    status = fakes.command_event(fakes.SPOKE_A, "eu-west-1", iid, item["commandId"], "Success")
-    assert engine.process([fakes.sqs_record(status)]) == []
-    item = world.state(iid)
-    assert item is not None and item["status"] == "joined"
-    ec2 = fakes.spoke_session(fakes.SPOKE_A, "eu-west-1").client("ec2")
-    tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [iid]}])["Tags"]
-    assert {t["Key"]: t["Value"] for t in tags}["adComputerName"] == item["computerName"]
-    assert recorder.metrics["JoinSucceeded"] == 1
-
-
-def test_the_computer_name_tag_is_opt_in(
-    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine, recorder: Recorder
-) -> None:
-    # GIVEN the default settings (TAG_COMPUTER_NAME unset)
-    [iid] = fakes.launch(fakes.SPOKE_A, "eu-west-1")
-    engine = make_engine()
+    engine = make_engine(**({"TAG_COMPUTER_NAME": "true"} if tagged else {}))
     engine.process([running(fakes.SPOKE_A, "eu-west-1", iid)])
     item = world.state(iid)
     assert item is not None
     status = fakes.command_event(fakes.SPOKE_A, "eu-west-1", iid, item["commandId"], "Success")
     fake.calls.clear()
-    # WHEN the join's Success arrives, THEN it is recorded and no CreateTags is called
+    # WHEN its Success arrives, THEN it is recorded joined, and tagged only when opted in
     assert engine.process([fakes.sqs_record(status)]) == []
     item = world.state(iid)
     assert item is not None and item["status"] == "joined"
-    assert ("ec2", "CreateTags") not in fake.calls
+    assert fake.calls[("ec2", "CreateTags")] == (1 if tagged else 0)
     ec2 = fakes.spoke_session(fakes.SPOKE_A, "eu-west-1").client("ec2")
     tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [iid]}])["Tags"]
-    assert "adComputerName" not in {t["Key"] for t in tags}
+    expected = {"adComputerName": item["computerName"]} if tagged else {}
+    assert {t["Key"]: t["Value"] for t in tags if t["Key"] == "adComputerName"} == expected
     assert recorder.metrics["JoinSucceeded"] == 1
 
 

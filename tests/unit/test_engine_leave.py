@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+import pytest
 
 from adjoin.directory.base import ComputerAccount
 from tests.unit import fakes
@@ -236,29 +237,34 @@ def test_ad_tools_host_is_looked_up_once_for_a_burst_of_leaves(
     ad_tools_host._hosts.clear()
 
 
-def test_ad_tools_host_leaves_go_in_commands_of_at_most_50_names_per_ou(
-    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine
+def test_ad_tools_host_leaves_go_in_commands_of_at_most_max_names_per_ou(
+    world: fakes.World,
+    fake: fakes.FakeAws,
+    make_engine: MakeEngine,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from adjoin.directory import ad_tools_host
 
     ad_tools_host._hosts.clear()
+    # a command takes 3 names here (100 in the Lambda: a full batch), to keep the test small
+    monkeypatch.setattr(ad_tools_host.AdToolsHostDirectory, "max_names", 3)
     [host] = fakes.launch(fakes.HUB, fakes.HUB_REGION, tags={"adToolsHost": "true"})
     engine = make_engine(LEAVE_ADAPTER="ad_tools_host")
-    ous = {"OU=A,OU=Computers,OU=AWS,DC=corp,DC=example,DC=com": 51, None: 2}
+    ous = {"OU=A,OU=Computers,OU=AWS,DC=corp,DC=example,DC=com": 4, None: 2}
     ids: dict[str | None, list[str]] = {}
     for ou, count in ous.items():
         tags = {"adComputerOU": ou} if ou else {}
         ids[ou] = fakes.launch(fakes.SPOKE_A, REGION, count=count, tags=tags)
     every = [i for group in ids.values() for i in group]
     assert engine.process([event(i, "running") for i in every]) == []
-    # WHEN the 53 terminate in one batch
+    # WHEN the 6 terminate in one batch
     assert engine.process([event(i, "terminated") for i in every]) == []
-    # THEN 51 names in one OU take two commands (50 + 1), the other OU's 2 names one
+    # THEN 4 names in one OU take two commands (3 + 1), the other OU's 2 names one
     leaves = [c for c in fake.sent_commands() if c["DocumentName"] == "ad-join-leave"]
     sizes = sorted(len(c["Parameters"]["computerName"][0].split(",")) for c in leaves)
-    assert sizes == [1, 2, 50]
+    assert sizes == [1, 2, 3]
     assert all(c["InstanceIds"] == [host] for c in leaves)
-    by_ou = {c["Parameters"]["computerOU"][0]: c["Parameters"]["computerName"][0] for c in leaves}
+    by_ou = {c["Parameters"]["computerOU"][0] for c in leaves}
     assert len(by_ou) == 2  # each command holds one OU's names
     for iid in every:
         item = world.state(iid)

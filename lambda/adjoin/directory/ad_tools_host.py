@@ -16,9 +16,12 @@ from adjoin.directory.base import ComputerAccount
 from adjoin.errors import DirectoryError, DirectoryUnavailable, TransientError
 
 HOST_CACHE_SECONDS = 60.0
-#: names one leave command carries at most (the document's computerName allowedPattern allows
-#: 50 comma-separated names of <= 15 characters: 799 characters)
-MAX_NAMES_PER_COMMAND = 50
+#: names one leave command carries at most: a full batch of the event source mapping (modules/hub
+#: batch size 100). The document's computerName allowedPattern allows 100 comma-separated names
+#: of <= 15 characters, 1,599 characters; ENV_VAR interpolation hands it to leave.ps1 as an
+#: environment variable, which Windows allows up to 32,767 characters
+#: (https://learn.microsoft.com/en-us/windows/win32/api/winbase/nf-winbase-setenvironmentvariable).
+MAX_NAMES_PER_COMMAND = 100
 _hosts: dict[tuple[str, str], tuple[float, str]] = {}  # per container: tag -> (found at, id)
 _hosts_lock = threading.Lock()
 
