@@ -15,16 +15,10 @@ variable "hub_lambda_role_arn" {
 }
 
 variable "lifecycle_hooks" {
-  description = "Auto Scaling lifecycle hooks in this account (modules/spoke-account lifecycle_hooks): forward the actions of the hooks named <name_prefix>-* in every Region, and let the spoke role complete them for the groups tagged group_tag."
-  type = object({
-    enabled = optional(bool, false)
-    group_tag = optional(object({
-      key   = string
-      value = string
-    }), { key = "adJoinLifecycle", value = "true" })
-  })
-  default  = {}
-  nullable = false
+  description = "Auto Scaling lifecycle hooks in this account, passed to every modules/spoke-account (see its README): forward the actions of the hooks named <name_prefix>-* in every Region, and let the spoke role complete them for the groups tagged group_tag."
+  type        = any
+  default     = {}
+  nullable    = false
 }
 
 variable "name_prefix" {
