@@ -29,7 +29,7 @@ def run(mapping: timeline.Mapping, *, ours: bool = True) -> timeline.Result:
 
 def test_module_defaults_are_read_from_the_module() -> None:
     defaults = timeline.module_defaults()
-    assert (defaults.delay_s, defaults.retry_base_s) == (30, 10)
+    assert (defaults.delay_s, defaults.retry_base_s, defaults.retry_max_s) == (30, 10, 3600)
     assert (defaults.batch_size, defaults.window_s, defaults.concurrency) == (100, 5, 5)
 
 

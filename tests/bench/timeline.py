@@ -74,6 +74,7 @@ class Mapping:
     window_s: float
     concurrency: int
     retry_base_s: int | None = None  # None: the Lambda's default
+    retry_max_s: int | None = None  # how long a join is retried (the simulation runs below it)
 
 
 def module_defaults(path: Path = HUB_VARIABLES) -> Mapping:
@@ -95,6 +96,7 @@ def module_defaults(path: Path = HUB_VARIABLES) -> Mapping:
         window_s=optional("batching_window_seconds"),
         concurrency=optional("maximum_concurrency"),
         retry_base_s=optional("retry_base_seconds"),
+        retry_max_s=optional("retry_max_seconds"),
     )
 
 

@@ -52,17 +52,15 @@ class Defaults:
     def read(cls) -> Defaults:
         import re
 
-        from tests.bench.timeline import HUB_VARIABLES, module_defaults
+        from tests.bench.timeline import module_defaults
 
         mapping = module_defaults()
         with open(HUB_QUEUE, encoding="utf-8") as handle:
             queue = handle.read()
         visibility = re.search(r"visibility_timeout_seconds\s*=\s*([0-9]+)", queue)
         receives = re.search(r"maxReceiveCount\s*=\s*([0-9]+)", queue)
-        retry_max = re.search(
-            r"retry_max_seconds\s*=\s*optional\(number,\s*([0-9]+)\)", HUB_VARIABLES.read_text()
-        )
-        if not visibility or not receives or not retry_max or mapping.retry_base_s is None:
+        retry_base, retry_max = mapping.retry_base_s, mapping.retry_max_s
+        if not visibility or not receives or retry_base is None or retry_max is None:
             raise SystemExit(f"{HUB_QUEUE}: no visibility timeout, maxReceiveCount or retry bound")
         return cls(
             delay=mapping.delay_s,
@@ -70,8 +68,8 @@ class Defaults:
             max_receive=int(receives.group(1)),
             batch_size=mapping.batch_size,
             window=float(mapping.window_s),
-            retry_base=mapping.retry_base_s,
-            retry_max=int(retry_max.group(1)),
+            retry_base=retry_base,
+            retry_max=retry_max,
         )
 
 
