@@ -64,18 +64,19 @@ class LifecycleAdapter:
 
     def complete(self, ref: ActionRef, result: str) -> bool:
         """Complete the action; False when it is no longer active."""
-        try:
-            self._client.complete_lifecycle_action(**ref.params(), LifecycleActionResult=result)
-        except Exception as exc:
-            if error_code(exc) == "ValidationError":
-                return False
-            raise
-        return True
+        return self._call(
+            self._client.complete_lifecycle_action, **ref.params(), LifecycleActionResult=result
+        )
 
     def heartbeat(self, ref: ActionRef) -> bool:
         """Extend the action's timeout; False when it is no longer active."""
+        return self._call(self._client.record_lifecycle_action_heartbeat, **ref.params())
+
+    @staticmethod
+    def _call(method: Callable[..., Any], **params: str) -> bool:
+        """Call an action's API; False when it answers ValidationError (no longer active)."""
         try:
-            self._client.record_lifecycle_action_heartbeat(**ref.params())
+            method(**params)
         except Exception as exc:
             if error_code(exc) == "ValidationError":
                 return False
