@@ -10,13 +10,13 @@ and the applied environment up and prints how to look at them.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import sys
 import time
 from typing import Any
 
+from tests.bench.timeline import Result
 from tests.e2e.harness import REPO, WORKLOAD_ACCOUNTS
 from tests.e2e.scenario import Environment, Scenario, ensure_package
 
@@ -75,14 +75,11 @@ def print_timeline(scenario: Scenario) -> None:
 
 def time_to_join(rows: list[dict[str, Any]]) -> tuple[int, float, float, float] | None:
     """(instances, p50, p95, max) of the seconds from `running` to `joined`, nearest rank."""
-    seconds = sorted(row["joined"] - row["t0"] for row in rows if row.get("joined"))
+    seconds = [row["joined"] - row["t0"] for row in rows if row.get("joined")]
     if not seconds:
         return None
-
-    def rank(p: float) -> float:
-        return seconds[max(0, math.ceil(p * len(seconds)) - 1)]
-
-    return len(seconds), rank(0.50), rank(0.95), seconds[-1]
+    percentile = Result.percentile
+    return len(seconds), percentile(seconds, 50), percentile(seconds, 95), max(seconds)
 
 
 def print_time_to_join(scenario: Scenario) -> None:

@@ -592,7 +592,6 @@ def _wait_for_hooks(group: FakeAutoScalingGroup, state: InstanceState, transitio
                 "hook": hook.name,
                 "instance_id": state.instance.id,
                 "transition": transition,
-                "hooks_left": len(hooks),
             }
         detail = {
             "LifecycleActionToken": token,
@@ -701,7 +700,9 @@ def _record_lifecycle_action_heartbeat(self: AutoScalingResponse) -> ActionResul
         self._get_param("LifecycleHookName"),
         self._get_param("InstanceId"),
     )
-    journal("autoscaling.lifecycle_heartbeat", instance_id=_lifecycle_actions[key]["instance_id"])
+    with _lifecycle_lock:
+        instance_id = _lifecycle_actions[key]["instance_id"]
+    journal("autoscaling.lifecycle_heartbeat", instance_id=instance_id)
     return EmptyResult()
 
 

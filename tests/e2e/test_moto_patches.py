@@ -605,6 +605,10 @@ def test_lifecycle_hooks_hold_instances_send_actions_and_complete(aws: None) -> 
             LifecycleActionToken=detail["LifecycleActionToken"],
             LifecycleActionResult="CONTINUE",
         )
+    with pytest.raises(asg.exceptions.ClientError, match="No active Lifecycle Action"):
+        asg.record_lifecycle_action_heartbeat(
+            **ids, LifecycleActionToken=detail["LifecycleActionToken"]
+        )
     # WHEN it scales in THEN the instance waits in Terminating:Wait until the action completes
     asg.set_desired_capacity(AutoScalingGroupName="web", DesiredCapacity=0)
     terminate = action()
@@ -626,3 +630,15 @@ def test_lifecycle_hooks_hold_instances_send_actions_and_complete(aws: None) -> 
     assert states() == {}
     state = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["State"]
     assert state["Name"] == "terminated"
+    # WHEN a launch action is completed with ABANDON THEN the instance is terminated, not in service
+    asg.set_desired_capacity(AutoScalingGroupName="web", DesiredCapacity=1)
+    abandoned = action()["detail"]
+    assert states() == {abandoned["EC2InstanceId"]: "Pending:Wait"}
+    asg.complete_lifecycle_action(
+        **ids,
+        LifecycleActionToken=abandoned["LifecycleActionToken"],
+        LifecycleActionResult="ABANDON",
+    )
+    assert states() == {}
+    reservation = ec2.describe_instances(InstanceIds=[abandoned["EC2InstanceId"]])["Reservations"]
+    assert reservation[0]["Instances"][0]["State"]["Name"] == "terminated"

@@ -250,6 +250,23 @@ def _request(world: World, rec: dict[str, Any]) -> list[Case]:
             **kw,
         )
 
+    def via_kms(
+        resource: str,
+        via: str,
+        actions: list[str],
+        key: str | None,
+        why: str,
+        *,
+        extra: dict[str, str] | None = None,
+    ) -> list[Case]:
+        # the caller's key use through an integrated service: kms:ViaService and kms:CallerAccount
+        # are always in the request context, plus the service's encryption context keys
+        ctx = {"kms:ViaService": f"{via}.{region}.amazonaws.com", "kms:CallerAccount": account}
+        label = f"{base} {resource} kms"
+        return _kms(
+            world, label, "request", principal, actions, key, ctx | (extra or {}), why, operation
+        )
+
     if (service, op) == ("sts", "AssumeRole"):
         target = p["RoleArn"]
         try:
@@ -295,55 +312,25 @@ def _request(world: World, rec: dict[str, Any]) -> list[Case]:
             )
         ]
         if action == "SendMessage":  # producers need both (DOC["sqs_kms"])
-            out += _kms(
-                world,
-                f"{base} {queue} kms",
-                "request",
-                principal,
-                ["kms:GenerateDataKey", "kms:Decrypt"],
-                world.dep.key_of(queue),
-                {"kms:ViaService": f"sqs.{region}.amazonaws.com", "kms:CallerAccount": account},
-                DOC["sqs_kms"],
-                operation,
-            )
+            actions = ["kms:GenerateDataKey", "kms:Decrypt"]
+            out += via_kms(queue, "sqs", actions, world.dep.key_of(queue), DOC["sqs_kms"])
         return out
     if (service, op) == ("ssm", "GetParameter"):
         arn = _param_arn(world, p["Name"], region, account)
         out = [one("ssm:GetParameter", arn, f" {arn}", why=operation)]
         if p.get("WithDecryption") and arn in world.secure:
-            out += _kms(
-                world,
-                f"{base} {arn} kms",
-                "request",
-                principal,
-                ["kms:Decrypt"],
-                world.secure[arn],
-                {
-                    "kms:ViaService": f"ssm.{region}.amazonaws.com",
-                    "kms:CallerAccount": account,
-                    "kms:EncryptionContext:PARAMETER_ARN": arn,
-                },
-                DOC["ssm_kms"],
-                operation,
+            encryption = {"kms:EncryptionContext:PARAMETER_ARN": arn}
+            out += via_kms(
+                arn, "ssm", ["kms:Decrypt"], world.secure[arn], DOC["ssm_kms"], extra=encryption
             )
         return out
     if (service, op) == ("secretsmanager", "GetSecretValue"):
         arn = p["SecretId"]
         out = [one("secretsmanager:GetSecretValue", arn, f" {arn}", why=operation)]
-        out += _kms(
-            world,
-            f"{base} {arn} kms",
-            "request",
-            principal,
-            ["kms:Decrypt"],
-            world.secure.get(arn),
-            {
-                "kms:ViaService": f"secretsmanager.{region}.amazonaws.com",
-                "kms:CallerAccount": account,
-                "kms:EncryptionContext:SecretARN": arn,
-            },
-            DOC["sm_kms"],
-            operation,
+        encryption = {"kms:EncryptionContext:SecretARN": arn}
+        secret_key = world.secure.get(arn)
+        out += via_kms(
+            arn, "secretsmanager", ["kms:Decrypt"], secret_key, DOC["sm_kms"], extra=encryption
         )
         return out
     if (service, op) == ("ssm", "SendCommand"):

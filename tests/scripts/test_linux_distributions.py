@@ -400,8 +400,18 @@ def test_fips_sub_policies_already_there_are_kept_and_not_set_twice(make_host) -
     assert host.called("update-crypto-policies") == [["--show"]]
 
 
-def test_rhel_8_in_fips_mode_keeps_its_policy(make_host) -> None:
-    host = make_host(RHEL8, fips=True, policy="FIPS")
+def test_fips_with_the_legacy_ad_sub_policy_is_left_alone(make_host) -> None:
+    # join.sh counts AD-SUPPORT-LEGACY as already allowing AD's types: nothing is added
+    host = make_host(RHEL9, fips=True, policy="FIPS:AD-SUPPORT-LEGACY")
+    proc = host.run_join(env())
+    assert proc.returncode == 0, proc.stderr
+    assert host.called("update-crypto-policies") == [["--show"]]
+    assert host.read("/run/stub/crypto-policy") == "FIPS:AD-SUPPORT-LEGACY\n"
+
+
+@pytest.mark.parametrize("distro", [RHEL8, AL2], ids=lambda d: d.name)
+def test_rhel_8_and_amazon_linux_2_in_fips_mode_keep_their_policy(make_host, distro) -> None:
+    host = make_host(distro, fips=True, policy="FIPS")
     proc = host.run_join(env())
     assert proc.returncode == 0, proc.stderr
     assert host.called("update-crypto-policies") == []

@@ -114,6 +114,16 @@ def recorded(tmp_path_factory: pytest.TempPathFactory, world: cases.World) -> li
     return records
 
 
+def _prove(kind: str, proof_cases: list[simulator.Case], at_least: int) -> list[simulator.Verdict]:
+    """Evaluate the cases, add them to the summary as `kind`, fail on any unexpected verdict."""
+    verdicts = simulator.evaluate(proof_cases)
+    summary.add("plans", **{kind: verdicts})
+    assert len(proof_cases) >= at_least
+    bad = simulator.failures(verdicts)
+    assert not bad, "\n".join(bad)
+    return verdicts
+
+
 def test_every_recorded_request_is_allowed(
     world: cases.World, recorded: list[dict[str, Any]], root_factory: Any, tf_tree: Path
 ) -> None:
@@ -121,33 +131,21 @@ def test_every_recorded_request_is_allowed(
     assert in_secrets, "the scenarios read the password from Secrets Manager once"
     requests = cases.request_cases(world, [r for r in recorded if r not in in_secrets])
     requests += cases.request_cases(_secret_world(world, root_factory, tf_tree), in_secrets)
-    verdicts = simulator.evaluate(requests)
-    summary.add("plans", requests=verdicts)
-    assert len(requests) >= 20
-    bad = simulator.failures(verdicts)
-    assert not bad, "\n".join(bad)
+    _prove("requests", requests, at_least=20)
 
 
 def test_every_delivery_is_allowed(world: cases.World) -> None:
     deliveries = cases.delivery_cases(world)
-    verdicts = simulator.evaluate(deliveries)
-    summary.add("plans", deliveries=verdicts)
     # 3 Regions x 2 workload accounts x 2 rules forward (assume + 2 kinds each), the hub bus
     # and 2 regional buses deliver, 2 subscriptions, the function, its logs and mapping, alarms
-    assert len(deliveries) >= 60
-    bad = simulator.failures(verdicts)
-    assert not bad, "\n".join(bad)
+    _prove("deliveries", deliveries, at_least=60)
 
 
 def test_requests_that_must_fail_are_denied(world: cases.World) -> None:
     denials = cases.denial_cases(
         world, directory_region=HUB_REGION, tools_tag=("adToolsHost", "true")
     )
-    verdicts = simulator.evaluate(denials)
-    summary.add("plans", denials=verdicts)
-    assert len(denials) >= 20
-    bad = simulator.failures(verdicts)
-    assert not bad, "\n".join(bad)
+    verdicts = _prove("denials", denials, at_least=20)
     forged = [v for v in verdicts if "forged event" in v.case.id]
     assert forged and {v.result for v in forged} == {"ExplicitlyDenied"}
 
