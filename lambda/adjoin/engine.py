@@ -887,11 +887,13 @@ class Engine:
             else:
                 item.finish(ACK, item.decision.reason, item.decision.detail)
 
-    def _fail(self, item: Item, exc: AdJoinError) -> None:
+    def _fail(self, item: Item, exc: AdJoinError, reason: str | None = None) -> None:
+        """Retry a transient error, reject a permanent one (with `reason`, or the error's)."""
+        why = reason or exc.reason
         if isinstance(exc, TransientError):
-            item.finish(RETRY, exc.reason, str(exc), retry_after=exc.retry_after)
+            item.finish(RETRY, why, str(exc), retry_after=exc.retry_after)
         else:
-            item.finish(REJECT, exc.reason, str(exc), "Rejected")
+            item.finish(REJECT, why, str(exc), "Rejected")
 
     # ------------------------------------------------------------------ settle
     def _settle(self, items: list[Item]) -> list[str]:

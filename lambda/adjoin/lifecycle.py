@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from adjoin import decisions as d
 from adjoin.aws import classify, error_code
 from adjoin.decisions import Action
-from adjoin.errors import TransientError
+from adjoin.errors import AdJoinError
 from adjoin.events import CommandStatusEvent, LifecycleActionEvent
 from adjoin.log import logger
 
@@ -193,7 +193,7 @@ class LifecycleStep:
             return
         item.metrics.append("LifecycleHeartbeat")
 
-    def _not_completed(self, item: Item, exc: Exception) -> None:
+    def _not_completed(self, item: Item, exc: AdJoinError) -> None:
         """The action could not be completed: an acknowledged message comes back (its next
         delivery finds the same outcome and completes again); a rejected one goes to the
         dead-letter queue as it would anyway, and the action ends with the hook's
@@ -205,7 +205,4 @@ class LifecycleStep:
         outcome = item.outcome
         if outcome is None or outcome.kind != "ack":
             return
-        if isinstance(exc, TransientError):
-            item.finish("retry", "lifecycle_not_completed", str(exc), retry_after=exc.retry_after)
-        else:
-            item.finish("reject", "lifecycle_not_completed", str(exc), "Rejected")
+        self.engine._fail(item, exc, "lifecycle_not_completed")

@@ -1,6 +1,7 @@
 """Which AWS calls the Lambda makes, read from its source, and which of them a proof case
-exercises. A boto3 method is an attribute call whose name is an operation of a service the
-Lambda uses (botocore's own service models), e.g. `self._client.send_command(...)`."""
+exercises. A boto3 method is an attribute, called or handed on as a bound method, whose name is
+an operation of a service the Lambda uses (botocore's own service models), e.g.
+`self._client.send_command(...)`."""
 
 from __future__ import annotations
 
@@ -34,13 +35,11 @@ def lambda_calls(root: Path = LAMBDA) -> dict[str, list[str]]:
     for path in sorted(root.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr in known
-            ):
+            # every reference, not only a call: a bound method handed to a helper
+            # (`_call(self._client.complete_lifecycle_action, ...)`) is a call site too
+            if isinstance(node, ast.Attribute) and node.attr in known:
                 where = f"{path.relative_to(root.parent)}:{node.lineno}"
-                calls.setdefault(node.func.attr, []).append(where)
+                calls.setdefault(node.attr, []).append(where)
     return calls
 
 

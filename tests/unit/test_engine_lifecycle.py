@@ -243,6 +243,24 @@ def test_a_failed_completion_brings_the_acknowledged_message_back(
 # ------------------------------------------------------------------ heartbeats
 
 
+def test_a_completion_denied_for_good_sends_the_message_to_the_dlq_with_its_reason(
+    world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine, recorder: Recorder
+) -> None:
+    # GIVEN a launch action that completes at once, but the spoke role may not complete it
+    engine = make_engine()
+    [iid] = fakes.launch(fakes.SPOKE_A, REGION, tags={"autoadjoin": "false"})
+    launch = record(action(iid, "launch", new_token()))
+    fake.errors["CompleteLifecycleAction"] = "AccessDenied"
+    # WHEN it is processed
+    assert engine.process([launch]) == []
+    # THEN the message is not retried: it goes to the DLQ saying the action was not completed
+    [dead] = world.dlq_messages()
+    assert dead["MessageAttributes"]["reason"]["StringValue"] == "lifecycle_not_completed"
+    assert fake.completed == {}
+    assert recorder.metrics["LifecycleActionFailed"] == 1
+    assert recorder.metrics["Rejected"] == 1
+
+
 def test_a_young_waiting_action_records_no_heartbeat_an_old_one_does(
     world: fakes.World, fake: fakes.FakeAws, make_engine: MakeEngine, recorder: Recorder
 ) -> None:
